@@ -18,10 +18,12 @@ SETUP_STAMP := $(VENV)/.spaceport-setup
 NODE_STAMP := node_modules/.spaceport-setup
 HAVE_NODE := $(shell command -v npm >/dev/null 2>&1 && echo yes)
 
+include containers.mk infrastructure/infra.mk
+
 .PHONY: help setup test test-fast lint format demo bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 setup: $(SETUP_STAMP) $(if $(HAVE_NODE),$(NODE_STAMP)) ## make .venv, install pinned dependencies and every package (editable); fast when done
 

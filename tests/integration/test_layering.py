@@ -16,6 +16,7 @@ PACKAGES = {
     "spaceport_train": ROOT / "stages" / "train" / "src" / "spaceport_train",
     "spaceport_compress": ROOT / "stages" / "compress" / "src" / "spaceport_compress",
     "spaceport_orchestration": ROOT / "orchestration" / "src" / "spaceport_orchestration",
+    "spaceport_infra": ROOT / "infrastructure" / "src" / "spaceport_infra",
 }
 STAGES = {"spaceport_sfm", "spaceport_train", "spaceport_compress"}
 ALLOWED = {
@@ -24,6 +25,8 @@ ALLOWED = {
     "spaceport_train": {"spaceport_shared"},
     "spaceport_compress": {"spaceport_shared"},
     "spaceport_orchestration": {"spaceport_shared"},
+    # the CDK app reads the state machine's substitutions and bundles the start-job handler
+    "spaceport_infra": {"spaceport_orchestration", "spaceport_shared"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Spaceport on AWS: the CDK app (`python -m spaceport_infra.app`)."""

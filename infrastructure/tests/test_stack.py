@@ -24,6 +24,7 @@ if shutil.which("node") is None:
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk.assertions import Match, Template
+
 from spaceport_infra.app import STACK_NAME, build_app
 from spaceport_infra.config import PipelineConfig
 from spaceport_infra.lambda_bundle import HANDLER_FILE, bundle_start_job

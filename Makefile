@@ -30,7 +30,7 @@ setup: $(SETUP_STAMP) $(if $(HAVE_NODE),$(NODE_STAMP)) ## make .venv, install pi
 $(SETUP_STAMP): $(PYPROJECTS) constraints.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) torch==2.13.0
-	$(PIP) install -q -c constraints.txt -r requirements-dev.txt $(foreach p,$(PACKAGES),-e $(p))
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt $(foreach p,$(PACKAGES),-e "$(p)[test]")
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json

@@ -17,10 +17,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "orchestration" / "tests"))  # the moto shim and pipeline helpers
 
-from moto_pipeline import BUCKET, REGION, USER_EMAIL, moto_pipeline  # noqa: E402
+from moto_pipeline import BUCKET, REGION, moto_pipeline, start_test_job  # noqa: E402
 
 from spaceport_orchestration import cli  # noqa: E402
-from spaceport_orchestration.cloud import start_job  # noqa: E402
 from spaceport_orchestration.local_run import STAGES, console_script  # noqa: E402
 
 # Small enough for ~1 minute per chain on 2 cores; the train stage's own tests cover quality.
@@ -60,18 +59,7 @@ def _upload(pipeline, folder: Path, prefix: str, limit: int | None = None) -> st
 
 
 def _start(pipeline, job_id: str, images_uri: str):
-    return start_job(
-        sfn=pipeline.sfn,
-        s3=pipeline.s3,
-        sns=None,
-        bucket=BUCKET,
-        state_machine_arn=pipeline.state_machine_arn,
-        topic_arn=None,
-        images_uri=images_uri,
-        email=USER_EMAIL,
-        settings={"train": TRAIN_SETTINGS},
-        job_id=job_id,
-    )
+    return start_test_job(pipeline, job_id, images_uri, {"train": TRAIN_SETTINGS}, subscribe=False)
 
 
 @pytest.mark.slow

@@ -1,0 +1,1 @@
+"""Spaceport orchestration: the Step Functions pipeline, the local runner and `spaceport`."""

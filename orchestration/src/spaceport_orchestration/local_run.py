@@ -1,0 +1,328 @@
+"""`spaceport run`: the three stages on this machine, through the same container contract.
+
+Each stage runs as its console script in container mode with `SPACEPORT_ML_ROOT=OUT/<stage>`, so
+it sees exactly the `/opt/ml` tree SageMaker would give it:
+
+    OUT/sfm/processing/input/         the photos (hard links, or copies across file systems)
+    OUT/sfm/processing/output/        sparse/0, images/, report.json
+    OUT/train/input/data/training  -> ../../../sfm/processing/output
+    OUT/train/input/config/hyperparameters.json
+    OUT/train/model/                  scene.ply, report.json    (+ output/data, checkpoints/)
+    OUT/compress/processing/input/    the trained .ply
+    OUT/compress/processing/output/   scene.sog, report.json
+
+A stage whose output holds `report.json` (written last) is skipped unless `redo` is set, its
+settings changed, or a stage before it ran again. Each stage's log is `OUT/<stage>/log.txt`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from spaceport_shared.contract import ML_ROOT_ENV, ProcessingPaths, TrainingPaths, is_complete
+from spaceport_shared.errors import SpaceportError
+from spaceport_shared.metrics import parse_metric_line
+from spaceport_shared.report import REPORT_NAME
+
+STAGES = ("sfm", "train", "compress")
+SETTINGS_STAMP = "settings.json"
+
+
+def console_script(name: str) -> str:
+    """The stage's console script: beside this Python first (a venv not on PATH), then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise SpaceportError(f"The command {name} is not installed; run `make setup` first.")
+    return found
+
+
+def default_commands() -> dict[str, list[str]]:
+    return {stage: [console_script(f"spaceport-{stage}")] for stage in STAGES}
+
+
+class StageFailedError(SpaceportError):
+    def __init__(self, stage: str, reason: str, log: Path):
+        super().__init__(f"The {stage} stage failed: {reason} (log: {log})")
+        self.stage, self.reason, self.log = stage, reason, log
+
+
+class ProgressView(Protocol):
+    def stage_pending(self, stage: str, note: str) -> None: ...
+    def stage_started(self, stage: str, total_steps: int | None) -> None: ...
+    def stage_line(self, stage: str, line: str, metrics: dict[str, float] | None) -> None: ...
+    def stage_done(self, stage: str, status: str, seconds: float | None) -> None: ...
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # "ran", "skipped"
+    seconds: float | None  # this run's wall time; for a skipped stage the report's total
+    report: dict[str, Any]
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    results: dict[str, StageResult] = field(default_factory=dict)
+
+    def _metric(self, stage: str, name: str) -> float | None:
+        result = self.results.get(stage)
+        return result.report.get("metrics", {}).get(name) if result else None
+
+    @property
+    def ply(self) -> Path | None:
+        return _first(self.out / "train" / "model", "*.ply")
+
+    @property
+    def sog(self) -> Path | None:
+        return _first(self.out / "compress" / "processing" / "output", "*.sog")
+
+    @property
+    def images_registered(self) -> tuple[float | None, float | None]:
+        return self._metric("sfm", "images_registered"), self._metric("sfm", "images_total")
+
+    @property
+    def psnr(self) -> float | None:
+        return self._metric("train", "psnr")
+
+    @property
+    def ratio(self) -> float | None:
+        return self._metric("compress", "ratio")
+
+
+def _first(folder: Path, pattern: str) -> Path | None:
+    found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class StageLayout:
+    stage: str
+    root: Path
+
+    @property
+    def kind(self) -> str:
+        return "training" if self.stage == "train" else "processing"
+
+    @property
+    def output(self) -> Path:
+        if self.kind == "training":
+            return TrainingPaths(self.root).model_dir
+        return ProcessingPaths(self.root).output()
+
+    @property
+    def failure_file(self) -> Path:
+        paths = TrainingPaths(self.root) if self.kind == "training" else ProcessingPaths(self.root)
+        return paths.failure_file
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def _reset(folder: Path) -> None:
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+
+
+class LocalRunner:
+    def __init__(
+        self,
+        images: Path,
+        out: Path,
+        settings: Mapping[str, Mapping[str, str]] | None = None,
+        redo: bool = False,
+        commands: Mapping[str, Sequence[str]] | None = None,
+        view: ProgressView | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
+        self.images = Path(images)
+        self.out = Path(out)
+        self.settings = {s: dict((settings or {}).get(s, {})) for s in STAGES}
+        self.redo = redo
+        self.commands = {s: list(c) for s, c in (commands or default_commands()).items()}
+        self.view = view
+        self.env = dict(env or {})
+        self.layouts = {s: StageLayout(s, self.out / s) for s in STAGES}
+
+    # ---- deciding what to run ----------------------------------------------------------------
+
+    def _stamp(self, stage: str) -> Path:
+        return self.layouts[stage].root / SETTINGS_STAMP
+
+    def _why_run(self, stage: str, upstream_ran: bool) -> str | None:
+        """None when the stage's earlier output can be kept, else the reason to run it."""
+        layout = self.layouts[stage]
+        if self.redo:
+            return "redo"
+        if upstream_ran:
+            return "an earlier stage ran again"
+        if not is_complete(layout.output):
+            return "no complete output yet"
+        stamp = self._stamp(stage)
+        before = json.loads(stamp.read_text()) if stamp.exists() else None
+        if before != self.settings[stage]:
+            return "its settings changed"
+        return None
+
+    # ---- preparing each stage's /opt/ml tree -------------------------------------------------
+
+    def _prepare(self, stage: str, fresh: bool) -> list[str]:
+        layout = self.layouts[stage]
+        root = layout.root
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in (layout.failure_file, layout.log):
+            stale.unlink(missing_ok=True)
+        args = [*self.commands[stage]]
+        if stage == "sfm":
+            paths = ProcessingPaths(root)
+            _reset(paths.input())
+            if self.images.is_file():
+                _link_or_copy(self.images, paths.input() / self.images.name)
+            else:
+                for path in sorted(self.images.rglob("*")):
+                    if path.is_file():
+                        _link_or_copy(path, paths.input() / path.relative_to(self.images))
+            _reset(paths.output())
+        elif stage == "train":
+            paths = TrainingPaths(root)
+            channel = paths.channel()
+            channel.parent.mkdir(parents=True, exist_ok=True)
+            if channel.is_symlink() or channel.exists():
+                channel.unlink() if channel.is_symlink() else shutil.rmtree(channel)
+            sfm_output = self.layouts["sfm"].output
+            channel.symlink_to(
+                os.path.relpath(sfm_output, channel.parent), target_is_directory=True
+            )
+            paths.hyperparameters_file.parent.mkdir(parents=True, exist_ok=True)
+            paths.hyperparameters_file.write_text(json.dumps(self.settings["train"], indent=2))
+            _reset(paths.model_dir)
+            _reset(paths.output_data_dir)
+            if fresh:  # otherwise keep checkpoints: an interrupted run resumes
+                _reset(paths.checkpoints_dir)
+            paths.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+            args.append("train")
+        else:
+            paths = ProcessingPaths(root)
+            _reset(paths.input())
+            ply = _first(self.layouts["train"].output, "*.ply")
+            if ply is None:
+                raise SpaceportError(
+                    f"The train stage left no .ply in {self.layouts['train'].output}; "
+                    "run with --redo."
+                )
+            _link_or_copy(ply, paths.input() / ply.name)
+            _reset(paths.output())
+        if stage != "train":
+            for key, value in self.settings[stage].items():
+                args += ["--set", f"{key}={value}"]
+        return args
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def _execute(self, stage: str, argv: list[str], total_steps: int | None) -> float:
+        layout = self.layouts[stage]
+        env = {**os.environ, **self.env, ML_ROOT_ENV: str(layout.root), "PYTHONUNBUFFERED": "1"}
+        started = time.perf_counter()
+        if self.view:
+            self.view.stage_started(stage, total_steps)
+        with open(layout.log, "w") as log:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
+            try:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    log.write(line)
+                    log.flush()
+                    if self.view:
+                        self.view.stage_line(stage, line.rstrip(), parse_metric_line(line))
+                code = process.wait()
+            except BaseException:
+                process.send_signal(signal.SIGTERM)  # the stage checkpoints and stops cleanly
+                try:
+                    process.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                raise
+        seconds = time.perf_counter() - started
+        if code != 0:
+            reason = (
+                layout.failure_file.read_text().strip()
+                if layout.failure_file.exists()
+                else f"exit code {code}"
+            )
+            if self.view:
+                self.view.stage_done(stage, "failed", seconds)
+            raise StageFailedError(stage, reason, layout.log)
+        if not is_complete(layout.output):
+            raise StageFailedError(stage, "it exited 0 but wrote no report.json", layout.log)
+        return seconds
+
+    def run(self) -> RunSummary:
+        if not self.images.exists():
+            raise SpaceportError(f"The images {self.images} do not exist; give a folder of photos.")
+        summary = RunSummary(self.out)
+        upstream_ran = False
+        plan = {}
+        for stage in STAGES:
+            plan[stage] = self._why_run(stage, upstream_ran=upstream_ran)
+            upstream_ran = upstream_ran or plan[stage] is not None
+        if self.view:
+            for stage in STAGES:
+                self.view.stage_pending(stage, plan[stage] or "done earlier: skipping")
+        for stage in STAGES:
+            layout = self.layouts[stage]
+            reason = plan[stage]
+            if reason is None:
+                report = json.loads((layout.output / REPORT_NAME).read_text())
+                seconds = report.get("timings_s", {}).get("total")
+                summary.results[stage] = StageResult(stage, "skipped", seconds, report)
+                if self.view:
+                    self.view.stage_done(stage, "skipped", seconds)
+                continue
+            fresh = reason != "no complete output yet"
+            argv = self._prepare(stage, fresh=fresh)
+            steps = self.settings["train"].get("steps") if stage == "train" else None
+            seconds = self._execute(stage, argv, int(steps) if steps and steps.isdigit() else None)
+            self._stamp(stage).write_text(json.dumps(self.settings[stage]))
+            report = json.loads((layout.output / REPORT_NAME).read_text())
+            summary.results[stage] = StageResult(stage, "ran", seconds, report)
+            if self.view:
+                self.view.stage_done(stage, "done", seconds)
+        return summary
+
+
+def run_local(images: Path, out: Path, **options: Any) -> RunSummary:
+    """`LocalRunner(images, out, **options).run()`."""
+    return LocalRunner(images, out, **options).run()

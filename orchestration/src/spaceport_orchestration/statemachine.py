@@ -1,0 +1,599 @@
+"""The Step Functions state machine (ASL), built in Python and committed as `statemachine.asl.json`.
+
+    Configure → Sfm (Processing) → TrainCapacity ─┬─ Train (Training, on demand) ─┬─ Compress
+                                                   └─ TrainOnSpot (managed spot) ──┘  (Processing)
+    → ReadSfmReport, ReadCompressReport (report.json via aws-sdk:s3:getObject)
+    → FindPsnr (Map over the training job's FinalMetricDataList) → NotifySuccess (SNS) → Succeeded
+    any stage's error → <Stage>Failed → the SageMaker failure reason → NotifyFailure (SNS) → Failed
+
+Two kinds of parameters:
+
+- **Deployment values** are CloudFormation/CDK `DefinitionSubstitutions` (`${Name}` in the
+  committed file; `SUBSTITUTIONS` lists them with their defaults). Numbers and booleans go through
+  `States.StringToJson('${Name}')` so the committed file stays valid JSON and the request carries
+  real numbers.
+- **Per-job values** come from the execution input (see `execution_input.py`): `images` (an S3
+  prefix), `email`, and each stage's settings (`sfm_args` / `compress_args` as ContainerArguments,
+  `train_hyperparameters` as a map of strings).
+
+Every S3 location lives under one job prefix `s3://${ArtifactBucket}/jobs/<execution name>/`;
+SageMaker job names are `<execution name>-<stage>-<retry count>`, unique per execution and retry.
+The success and failure messages are published to `${NotificationTopicArn}` with a message
+attribute `email`: the submitter subscribes the user's address with a filter policy on it, so each
+user gets the messages of their own jobs (and the operator, subscribed without a filter, all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spaceport_shared.metrics import metric_definitions
+
+# Metric names the train stage logs as `metric name=value` lines (the report's metric names).
+TRAIN_METRICS = ("step", "loss", "psnr", "ssim", "gaussians", "steps_per_s")
+
+STAGE_TITLES = {
+    "sfm": "structure from motion (sfm)",
+    "train": "Gaussian-splat training (train)",
+    "compress": "compression (compress)",
+}
+
+# Deployment parameters and their defaults (None: no default, the deployer must give it).
+SUBSTITUTIONS: dict[str, str | None] = {
+    "ArtifactBucket": None,
+    "SageMakerRoleArn": None,
+    "NotificationTopicArn": None,
+    "SfmImageUri": None,
+    "TrainImageUri": None,
+    "CompressImageUri": None,
+    "SfmInstanceType": "ml.c6i.2xlarge",
+    "TrainInstanceType": "ml.g4dn.xlarge",
+    "CompressInstanceType": "ml.c6i.4xlarge",
+    "SfmVolumeSizeGb": "50",
+    "TrainVolumeSizeGb": "50",
+    "CompressVolumeSizeGb": "30",
+    "SfmMaxRuntimeSeconds": "7200",
+    "TrainMaxRuntimeSeconds": "14400",
+    "TrainMaxWaitSeconds": "28800",  # spot: time to wait for capacity + run; > TrainMaxRuntime
+    "CompressMaxRuntimeSeconds": "3600",
+    "TrainUseSpot": "false",
+}
+
+# The container contract's paths inside the jobs (see spaceport_shared.contract).
+PROCESSING_INPUT = "/opt/ml/processing/input"
+PROCESSING_OUTPUT = "/opt/ml/processing/output"
+CHECKPOINTS = "/opt/ml/checkpoints"
+REPORT_NAME = "report.json"
+SOG_NAME = "scene.sog"
+
+# Errors worth retrying: throttling and capacity. A job that failed by itself (States.TaskFailed)
+# is never retried: it would fail again and cost again. Step Functions names SageMaker's
+# unmodelled service errors (throttling: "Rate exceeded") `SageMaker.AmazonSageMakerException`;
+# quota/capacity refusals at create time are `SageMaker.ResourceLimitExceededException`.
+THROTTLING_ERRORS = ("SageMaker.AmazonSageMakerException", "ThrottlingException")
+CAPACITY_ERRORS = ("SageMaker.ResourceLimitExceededException",)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    throttle_interval_s: int = 10
+    throttle_attempts: int = 5
+    capacity_interval_s: int = 120
+    capacity_attempts: int = 4
+    backoff_rate: float = 2.0
+
+
+def _sub(name: str) -> str:
+    if name not in SUBSTITUTIONS:
+        raise KeyError(name)
+    return "${" + name + "}"
+
+
+def _number(name: str) -> str:
+    """A substituted number or boolean as a real JSON value at run time."""
+    return f"States.StringToJson('{_sub(name)}')"
+
+
+def _job_prefix(part: str) -> str:
+    """`States.Format` for `s3://<bucket>/jobs/<execution name>/<part>` (used by Configure)."""
+    suffix = f"/{part}" if part else ""
+    return f"States.Format('s3://{_sub('ArtifactBucket')}/jobs/{{}}{suffix}', $$.Execution.Name)"
+
+
+def _intermediate_prefix(part: str) -> str:
+    """`s3://<bucket>/intermediate/<execution name>/<part>`: deleted by the bucket's lifecycle
+    rule some days after the job (a rule matches key prefixes only, so these live apart)."""
+    return (
+        f"States.Format('s3://{_sub('ArtifactBucket')}/intermediate/{{}}/{part}', "
+        "$$.Execution.Name)"
+    )
+
+
+def _job_name(stage: str) -> str:
+    return f"States.Format('{{}}-{stage}-{{}}', $$.Execution.Name, $$.State.RetryCount)"
+
+
+def _s3_input(name: str, uri_path: str, local_path: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri.$": uri_path,
+            "LocalPath": local_path,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+            "S3CompressionType": "None",
+        },
+    }
+
+
+def _retry(policy: RetryPolicy) -> list[dict[str, Any]]:
+    return [
+        {
+            "ErrorEquals": list(THROTTLING_ERRORS),
+            "IntervalSeconds": policy.throttle_interval_s,
+            "MaxAttempts": policy.throttle_attempts,
+            "BackoffRate": policy.backoff_rate,
+            "JitterStrategy": "FULL",
+        },
+        {
+            "ErrorEquals": list(CAPACITY_ERRORS),
+            "IntervalSeconds": policy.capacity_interval_s,
+            "MaxAttempts": policy.capacity_attempts,
+            "BackoffRate": policy.backoff_rate,
+            "JitterStrategy": "FULL",
+        },
+    ]
+
+
+def _catch(stage: str) -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": f"{stage}Failed"}]
+
+
+def _processing_task(
+    stage: str,
+    input_uri_path: str,
+    next_state: str,
+    policy: RetryPolicy,
+) -> dict[str, Any]:
+    cap = stage.capitalize()
+    return {
+        "Type": "Task",
+        "Comment": f"SageMaker Processing job running spaceport-{stage}",
+        "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        "Parameters": {
+            "ProcessingJobName.$": _job_name(stage),
+            "RoleArn": _sub("SageMakerRoleArn"),
+            "AppSpecification": {
+                "ImageUri": _sub(f"{cap}ImageUri"),
+                # The image's ENTRYPOINT is the stage's console script; the execution input
+                # holds its arguments (`--ml-root /opt/ml --set key=value ...`, never empty).
+                "ContainerArguments.$": f"$.{stage}_args",
+            },
+            "ProcessingInputs": [_s3_input("input", input_uri_path, PROCESSING_INPUT)],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "output",
+                        "S3Output": {
+                            "S3Uri.$": f"$.job.{stage}",
+                            "LocalPath": PROCESSING_OUTPUT,
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ]
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": _sub(f"{cap}InstanceType"),
+                    "VolumeSizeInGB.$": _number(f"{cap}VolumeSizeGb"),
+                }
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds.$": _number(f"{cap}MaxRuntimeSeconds")},
+            "Environment": {"SPACEPORT_JOB_ID.$": "$$.Execution.Name"},
+            "Tags": [{"Key": "spaceport:job", "Value.$": "$$.Execution.Name"}],
+        },
+        "ResultSelector": {"job_name.$": "$.ProcessingJobName"},
+        "ResultPath": f"$.{stage}",
+        "Retry": _retry(policy),
+        "Catch": _catch(cap),
+        "Next": next_state,
+    }
+
+
+def _training_task(spot: bool, policy: RetryPolicy) -> dict[str, Any]:
+    stopping: dict[str, Any] = {"MaxRuntimeInSeconds.$": _number("TrainMaxRuntimeSeconds")}
+    if spot:
+        stopping["MaxWaitTimeInSeconds.$"] = _number("TrainMaxWaitSeconds")
+    return {
+        "Type": "Task",
+        "Comment": "SageMaker Training job running `<image> train` (spaceport-train)"
+        + (", managed spot" if spot else ""),
+        "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+        "Parameters": {
+            "TrainingJobName.$": _job_name("train"),
+            "RoleArn": _sub("SageMakerRoleArn"),
+            "AlgorithmSpecification": {
+                "TrainingImage": _sub("TrainImageUri"),
+                "TrainingInputMode": "File",
+                "MetricDefinitions": metric_definitions(TRAIN_METRICS),
+            },
+            "HyperParameters.$": "$.train_hyperparameters",
+            "InputDataConfig": [
+                {
+                    "ChannelName": "training",
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri.$": "$.job.sfm",
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                    "CompressionType": "None",
+                    "InputMode": "File",
+                }
+            ],
+            "OutputDataConfig": {"S3OutputPath.$": "$.job.train"},
+            "ResourceConfig": {
+                "InstanceCount": 1,
+                "InstanceType": _sub("TrainInstanceType"),
+                "VolumeSizeInGB.$": _number("TrainVolumeSizeGb"),
+            },
+            "StoppingCondition": stopping,
+            "EnableManagedSpotTraining": spot,
+            "CheckpointConfig": {"S3Uri.$": "$.job.checkpoints", "LocalPath": CHECKPOINTS},
+            "Environment": {"SPACEPORT_JOB_ID.$": "$$.Execution.Name"},
+            "Tags": [{"Key": "spaceport:job", "Value.$": "$$.Execution.Name"}],
+        },
+        # The whole DescribeTrainingJob response: FinalMetricDataList may be absent.
+        "ResultPath": "$.train",
+        "Retry": _retry(policy),
+        "Catch": _catch("Train"),
+        "Next": "Compress",
+    }
+
+
+def _read_report(stage: str, next_state: str) -> dict[str, Any]:
+    """Read a processing stage's report.json (the SDK integration returns Body as a string)."""
+    cap = stage.capitalize()
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {
+            "Bucket": _sub("ArtifactBucket"),
+            "Key.$": f"States.Format('jobs/{{}}/{stage}/{REPORT_NAME}', $$.Execution.Name)",
+        },
+        "ResultSelector": {"report.$": "States.StringToJson($.Body)"},
+        "ResultPath": f"$.reports.{stage}",
+        "Retry": [
+            {
+                "ErrorEquals": ["S3.S3Exception", "S3.SdkClientException"],
+                "IntervalSeconds": 2,
+                "MaxAttempts": 3,
+                "BackoffRate": 2.0,
+            }
+        ],
+        "Catch": _catch(f"{cap}Report"),
+        "Next": next_state,
+    }
+
+
+SUCCESS_MESSAGE = """Your Spaceport job {} has finished.
+
+Compressed model (SOG, for the web viewer): {}
+Trained model (3DGS PLY inside model.tar.gz): {}
+All outputs: {}/
+
+Images registered: {} of {}
+Held-out PSNR: {} dB
+Size: {} bytes to {} bytes (ratio {})
+"""
+
+FAILURE_MESSAGE = """Your Spaceport job {} failed in the {} stage.
+
+Reason: {}
+
+Error: {}
+Outputs so far: {}/
+"""
+
+
+def _format(template: str, *args: str) -> str:
+    """`States.Format` of a multi-line template: each newline becomes an argument.
+
+    Newlines inside an intrinsic function's string are not portable (statelint rejects them),
+    so `Configure` keeps a newline in `$.job.nl` and the template refers to it. Templates hold
+    no quote or brace characters, which would need escaping.
+    """
+    if any(c in template.replace("{}", "") for c in "'{}\\"):
+        raise ValueError("message templates may not hold quotes, braces or backslashes")
+    pieces = template.split("\n")
+    values = iter(args)
+    out_args: list[str] = []
+    for i, piece in enumerate(pieces):
+        out_args.extend(next(values) for _ in range(piece.count("{}")))
+        if i < len(pieces) - 1:
+            out_args.append("$.job.nl")
+    if next(values, None) is not None:
+        raise ValueError("more arguments than placeholders")
+    return f"States.Format('{'{}'.join(pieces)}', {', '.join(out_args)})"
+
+
+def _notify(subject: str, message: str, next_state: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sns:publish",
+        "Parameters": {
+            "TopicArn": _sub("NotificationTopicArn"),
+            "Subject.$": subject,
+            "Message.$": message,
+            # Subscribers filter on `email`: each user gets only their own jobs' messages.
+            "MessageAttributes": {
+                "email": {"DataType": "String", "StringValue.$": "$.email"},
+                "job_id": {"DataType": "String", "StringValue.$": "$$.Execution.Name"},
+            },
+        },
+        "ResultPath": "$.notification",
+        "Retry": [
+            {
+                "ErrorEquals": ["SNS.ThrottledException", "SNS.InternalErrorException"],
+                "IntervalSeconds": 2,
+                "MaxAttempts": 4,
+                "BackoffRate": 2.0,
+            }
+        ],
+        "Next": next_state,
+    }
+
+
+FAILED_STEPS = {
+    "Sfm": STAGE_TITLES["sfm"],
+    "Train": STAGE_TITLES["train"],
+    "Compress": STAGE_TITLES["compress"],
+    "SfmReport": "reading the sfm report",
+    "CompressReport": "reading the compress report",
+}
+
+
+def _failure_states() -> dict[str, Any]:
+    states: dict[str, Any] = {}
+    for step, title in FAILED_STEPS.items():
+        states[f"{step}Failed"] = {
+            "Type": "Pass",
+            "Comment": f"Name the failed stage: {title}.",
+            "Parameters": {
+                "stage": title,
+                "email.$": "$.email",
+                "job.$": "$.job",
+                "failure.$": "$.failure",
+            },
+            "Next": "HasCause",
+        }
+    # A SageMaker job that failed by itself gives States.TaskFailed with the Describe*Job
+    # response as its cause: show its ExitMessage (processing: our /opt/ml/output/message) or
+    # its FailureReason (training: our /opt/ml/output/failure). Other errors (throttling after
+    # the last retry, a bad request) carry a plain-text cause, shown as it is. Nested Choices,
+    # so no rule reads a path that may be missing.
+    states["HasCause"] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.failure.Cause", "IsPresent": True, "Next": "IsJobFailure"}],
+        "Default": "UseErrorAsReason",
+    }
+    states["IsJobFailure"] = {
+        "Type": "Choice",
+        "Choices": [
+            {
+                "And": [
+                    {"Variable": "$.failure.Error", "StringEquals": "States.TaskFailed"},
+                    {"Variable": "$.failure.Cause", "StringMatches": "{*}"},
+                ],
+                "Next": "ParseJobDescription",
+            }
+        ],
+        "Default": "UseCauseAsReason",
+    }
+    states["ParseJobDescription"] = {
+        "Type": "Pass",
+        "Parameters": {"description.$": "States.StringToJson($.failure.Cause)"},
+        "ResultPath": "$.sagemaker",
+        "Next": "WhichReason",
+    }
+    states["WhichReason"] = {
+        "Type": "Choice",
+        "Choices": [
+            {
+                "Variable": "$.sagemaker.description.ExitMessage",
+                "IsPresent": True,
+                "Next": "UseExitMessage",
+            },
+            {
+                "Variable": "$.sagemaker.description.FailureReason",
+                "IsPresent": True,
+                "Next": "UseFailureReason",
+            },
+        ],
+        "Default": "UseCauseAsReason",
+    }
+    for name, path in [
+        ("UseExitMessage", "$.sagemaker.description.ExitMessage"),
+        ("UseFailureReason", "$.sagemaker.description.FailureReason"),
+        ("UseCauseAsReason", "$.failure.Cause"),
+        ("UseErrorAsReason", "$.failure.Error"),
+    ]:
+        states[name] = {
+            "Type": "Pass",
+            "Parameters": {"text.$": path},
+            "ResultPath": "$.reason",
+            "Next": "NotifyFailure",
+        }
+    states["NotifyFailure"] = _notify(
+        "States.Format('Spaceport job {} failed', $$.Execution.Name)",
+        _format(
+            FAILURE_MESSAGE,
+            "$$.Execution.Name",
+            "$.stage",
+            "$.reason.text",
+            "$.failure.Error",
+            "$.job.prefix",
+        ),
+        "Failed",
+    )
+    states["Failed"] = {
+        "Type": "Fail",
+        "Error": "Spaceport.StageFailed",
+        "Cause": "A stage failed; the failure notification says which and why.",
+    }
+    return states
+
+
+def _psnr_states(next_state: str) -> dict[str, Any]:
+    """Held-out PSNR from the training job's FinalMetricDataList (SageMaker's last value of
+    each MetricDefinition). A Map picks it by name: JSONPath filters are not portable."""
+    return {
+        "HasTrainMetrics": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.train.FinalMetricDataList", "IsPresent": True, "Next": "FindPsnr"}
+            ],
+            "Default": "NoPsnr",
+        },
+        "FindPsnr": {
+            "Type": "Map",
+            "ItemsPath": "$.train.FinalMetricDataList",
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"},
+                "StartAt": "IsPsnr",
+                "States": {
+                    "IsPsnr": {
+                        "Type": "Choice",
+                        "Choices": [
+                            {"Variable": "$.MetricName", "StringEquals": "psnr", "Next": "Psnr"}
+                        ],
+                        "Default": "OtherMetric",
+                    },
+                    "Psnr": {"Type": "Pass", "Parameters": {"psnr.$": "$.Value"}, "End": True},
+                    "OtherMetric": {"Type": "Pass", "Result": {}, "End": True},
+                },
+            },
+            "ResultSelector": {"psnr.$": "$[*].psnr"},
+            "ResultPath": "$.figures",
+            "Next": "HasPsnr",
+        },
+        "HasPsnr": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.figures.psnr[0]", "IsPresent": True, "Next": "PickPsnr"}],
+            "Default": "NoPsnr",
+        },
+        "PickPsnr": {
+            "Type": "Pass",
+            "Parameters": {"psnr.$": "$.figures.psnr[0]"},
+            "ResultPath": "$.figures",
+            "Next": next_state,
+        },
+        "NoPsnr": {
+            "Type": "Pass",
+            "Result": {"psnr": "n/a"},
+            "ResultPath": "$.figures",
+            "Next": next_state,
+        },
+    }
+
+
+def build_definition(policy: RetryPolicy | None = None) -> dict[str, Any]:
+    """The state machine's ASL definition, with `${Name}` definition substitutions."""
+    policy = policy or RetryPolicy()
+    states: dict[str, Any] = {
+        "Configure": {
+            "Type": "Pass",
+            "Comment": "The job's S3 locations (one prefix per execution) and flow options.",
+            "Parameters": {
+                "prefix.$": _job_prefix(""),
+                "sfm.$": _job_prefix("sfm"),
+                "train.$": _job_prefix("train"),
+                "checkpoints.$": _intermediate_prefix("checkpoints"),
+                "compress.$": _job_prefix("compress"),
+                "sog.$": _job_prefix(f"compress/{SOG_NAME}"),
+                "train_spot.$": _number("TrainUseSpot"),
+                "nl": "\n",
+            },
+            "ResultPath": "$.job",
+            "Next": "Sfm",
+        },
+        "Sfm": _processing_task("sfm", "$.images", "TrainCapacity", policy),
+        "TrainCapacity": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.job.train_spot", "BooleanEquals": True, "Next": "TrainOnSpot"}
+            ],
+            "Default": "Train",
+        },
+        "Train": _training_task(spot=False, policy=policy),
+        "TrainOnSpot": _training_task(spot=True, policy=policy),
+        "Compress": _processing_task(
+            "compress", "$.train.ModelArtifacts.S3ModelArtifacts", "ReadSfmReport", policy
+        ),
+        "ReadSfmReport": _read_report("sfm", "ReadCompressReport"),
+        "ReadCompressReport": _read_report("compress", "HasTrainMetrics"),
+        **_psnr_states("NotifySuccess"),
+        "NotifySuccess": _notify(
+            "States.Format('Spaceport job {} finished', $$.Execution.Name)",
+            _format(
+                SUCCESS_MESSAGE,
+                "$$.Execution.Name",
+                "$.job.sog",
+                "$.train.ModelArtifacts.S3ModelArtifacts",
+                "$.job.prefix",
+                "$.reports.sfm.report.metrics.images_registered",
+                "$.reports.sfm.report.metrics.images_total",
+                "$.figures.psnr",
+                "$.reports.compress.report.metrics.input_bytes",
+                "$.reports.compress.report.metrics.output_bytes",
+                "$.reports.compress.report.metrics.ratio",
+            ),
+            "Succeeded",
+        ),
+        "Succeeded": {"Type": "Succeed"},
+    }
+    states.update(_failure_states())
+    return {
+        "Comment": "Spaceport: drone photos -> SfM -> 3DGS training -> SOG compression -> email",
+        "StartAt": "Configure",
+        "TimeoutSeconds": 24 * 3600,
+        "States": states,
+    }
+
+
+def definition_json(definition: Mapping[str, Any] | None = None) -> str:
+    """The committed file's exact text."""
+    return json.dumps(definition or build_definition(), indent=2) + "\n"
+
+
+COMMITTED_PATH = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+def placeholders(text: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(text))
+
+
+def render(text: str, values: Mapping[str, str]) -> str:
+    """Apply definition substitutions as CloudFormation does (defaults fill the gaps)."""
+    merged = {k: v for k, v in SUBSTITUTIONS.items() if v is not None}
+    merged.update(values)
+    missing = sorted(placeholders(text) - merged.keys())
+    if missing:
+        raise KeyError(f"no value for the definition substitutions {', '.join(missing)}")
+
+    def value(match: re.Match[str]) -> str:
+        raw = merged[match.group(1)]
+        # Substituted inside JSON strings (some inside intrinsic-function literals).
+        return json.dumps(raw)[1:-1].replace("'", "\\'")
+
+    return _PLACEHOLDER.sub(value, text)

@@ -145,7 +145,10 @@ def test_spot_training_when_the_deployment_asks_for_it(tmp_path):
         assert request["enable_managed_spot_training"] is True
         stop = request["stopping_condition"]
         assert stop["MaxWaitTimeInSeconds"] > stop["MaxRuntimeInSeconds"]
-        assert request["checkpoint_config"]["S3Uri"] == f"s3://{BUCKET}/intermediate/job-spot/checkpoints"
+        assert (
+            request["checkpoint_config"]["S3Uri"]
+            == f"s3://{BUCKET}/intermediate/job-spot/checkpoints"
+        )
 
 
 def test_start_job_refuses_what_the_pipeline_cannot_read(tmp_path):

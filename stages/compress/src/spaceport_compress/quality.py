@@ -1,0 +1,46 @@
+"""Reconstruction error of a decoded model against the original, per attribute (RMSE)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spaceport_shared.splat import SplatModel
+
+
+def _rmse(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size == 0:
+        return 0.0
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    return float(np.sqrt(np.mean(diff * diff)))
+
+
+def unit_quats(quats: np.ndarray) -> np.ndarray:
+    """Normalised, with the sign that makes w >= 0 (q and -q are the same rotation)."""
+    q = quats.astype(np.float64)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return q * np.where(q[:, :1] < 0, -1.0, 1.0)
+
+
+def attribute_rmse(original: SplatModel, decoded: SplatModel) -> dict[str, float]:
+    """RMSE per attribute, both models in the same splat order.
+
+    Units: means in world units, quats on unit quaternions (sign-aligned), scales in log space,
+    opacity as linear opacity in [0, 1] (the stored quantity; logits blow up near 0 and 1),
+    sh0 and shN as SH coefficients.
+    """
+    q_orig = unit_quats(original.quats)
+    q_dec = decoded.quats.astype(np.float64)
+    q_dec = q_dec / np.linalg.norm(q_dec, axis=1, keepdims=True)
+    q_dec *= np.where((q_orig * q_dec).sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
+
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(x.astype(np.float64), -60.0, 60.0)))
+
+    return {
+        "rmse_means": _rmse(original.means, decoded.means),
+        "rmse_quats": _rmse(q_orig, q_dec),
+        "rmse_scales": _rmse(original.scales, decoded.scales),
+        "rmse_opacity": _rmse(sigmoid(original.opacities), sigmoid(decoded.opacities)),
+        "rmse_sh0": _rmse(original.sh0, decoded.sh0),
+        "rmse_shN": _rmse(original.shN, decoded.shN),
+    }

@@ -1,0 +1,77 @@
+"""The SfM stage's settings (`--set key=value` or a processing job's ContainerArguments).
+
+Defaults come from measurements on the real sets in `../shared/data` (see `bench/bench_sfm.py`
+and NOTES-sfm.md): they keep every image registered at a fraction of pycolmap's default cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spaceport_shared.settings import setting
+
+MATCHING_MODES = ("auto", "exhaustive", "spatial", "sequential")
+
+
+@dataclass(frozen=True)
+class SfmSettings:
+    max_image_size: int = setting(
+        1600,
+        help="long side in pixels of the working images (features, model and undistorted output);"
+        " larger photos are shrunk, smaller ones kept",
+        min=160,
+        max=20000,
+    )
+    max_num_features: int = setting(4096, help="SIFT features kept per image", min=256, max=65536)
+    upsample_below: int = setting(
+        800,
+        help="working images whose long side is at most this many pixels are upsampled 2x for SIFT"
+        " (first_octave=-1), which tiny images need for enough features; it costs ~4x the"
+        " extraction time, so 1024 px photos are not upsampled by default",
+        min=0,
+        max=20000,
+    )
+    matching: str = setting(
+        "auto",
+        help="which image pairs to match; auto picks exhaustive for small sets, spatial (GPS"
+        " neighbours + capture order) with GPS, sequential without",
+        choices=MATCHING_MODES,
+    )
+    exhaustive_max_images: int = setting(
+        20, help="auto matching: sets up to this size are matched exhaustively", min=2
+    )
+    spatial_neighbors: int = setting(
+        8, help="spatial matching: nearest GPS neighbours matched per image", min=1
+    )
+    sequential_overlap: int = setting(
+        5,
+        help="spatial/sequential matching: neighbours in capture order matched per image",
+        min=0,
+    )
+    mapper: str = setting(
+        "incremental",
+        help="pycolmap mapper: incremental (global takes over when it leaves images out) or"
+        " global (GLOMAP, faster on large sets)",
+        choices=("incremental", "global"),
+    )
+    min_registered_share: float = setting(
+        0.5,
+        help="fail unless the largest model holds at least this share of the usable images",
+        min=0.0,
+        max=1.0,
+    )
+    origin: str = setting(
+        "mean",
+        help="geographic origin of the ENU frame: mean, first (first photo in capture order),"
+        " or LAT,LON,ALT in degrees and metres",
+    )
+    gps_max_error_m: float = setting(
+        10.0,
+        help="GPS alignment: camera positions further than this from their GPS fix are outliers",
+        min=0.01,
+    )
+    num_threads: int = setting(-1, help="CPU threads for pycolmap (-1: all cores)", min=-1)
+    max_archive_gb: float = setting(
+        20.0, help="largest total size a .zip upload may expand to (GiB)", min=0.001
+    )
+    seed: int = setting(0, help="random seed for pycolmap's RANSAC and mapper", min=0)

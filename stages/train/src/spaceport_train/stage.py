@@ -1,0 +1,149 @@
+"""The train stage: COLMAP model + images in, trained splats (`scene.ply`) out.
+
+`run` is the stage contract's one function; `cli.py` wraps it in the shared entrypoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spaceport_shared.entrypoint import StageTerminatedError
+from spaceport_shared.errors import SpaceportError
+from spaceport_shared.metrics import log_metrics
+from spaceport_shared.ply import write_ply
+from spaceport_shared.report import Report
+from spaceport_train import __version__
+from spaceport_train.backend import configure_cpu_threads, resolve_backend
+from spaceport_train.extras import save_side_by_side, save_training_curve
+from spaceport_train.scene_data import SceneData, load_scene
+from spaceport_train.settings import TrainSettings
+from spaceport_train.splats import export_model
+from spaceport_train.trainer import TrainingStoppedError, evaluate, train
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _sigterm_flag() -> Iterator[threading.Event]:
+    """While training, SIGTERM only sets a flag: the loop checkpoints, then stops cleanly."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cameras_json(scene: SceneData) -> list[dict]:
+    """Every camera at the working resolution, posed in the input (SfM output) frame."""
+    out = []
+    for split, views in (("train", scene.train), ("test", scene.test)):
+        for view in views:
+            k = view.K.numpy()
+            out.append(
+                {
+                    "name": view.name,
+                    "split": split,
+                    "width": view.width,
+                    "height": view.height,
+                    "fx": float(k[0, 0]),
+                    "fy": float(k[1, 1]),
+                    "cx": float(k[0, 2]),
+                    "cy": float(k[1, 2]),
+                    "cam_from_world": np.asarray(view.cam_from_world).tolist(),
+                }
+            )
+    return sorted(out, key=lambda c: c["name"])
+
+
+def run(
+    settings: TrainSettings,
+    input_dir: Path,
+    output_dir: Path,
+    *,
+    checkpoint_dir: Path,
+    extras_dir: Path,
+) -> Report:
+    report = Report(stage="train", version=__version__)
+    backend = resolve_backend(settings.backend)
+    device = torch.device("cuda" if backend == "cuda" else "cpu")
+    if backend == "cpu":
+        configure_cpu_threads()
+    with report.step("load"):
+        scene = load_scene(Path(input_dir), settings.max_image_size, settings.test_every)
+    if not scene.train:
+        raise SpaceportError("No images are left for training after the hold-out; add photos.")
+    log.info(
+        "training on %d views (%dx%d), %d held out, %d initial points, backend %s",
+        len(scene.train),
+        scene.train[0].width,
+        scene.train[0].height,
+        len(scene.test),
+        len(scene.points),
+        backend,
+    )
+    with report.step("train"), _sigterm_flag() as stop:
+        try:
+            state = train(settings, scene, Path(checkpoint_dir), backend, device, stop.is_set)
+        except TrainingStoppedError as stopped:
+            raise StageTerminatedError(
+                f"Training was stopped (SIGTERM) at step {stopped.step} and checkpointed; "
+                "run the job again to resume."
+            ) from None
+
+    eval_views = scene.test
+    if not eval_views:
+        report.warn("No held-out images (fewer than 2 photos): PSNR is measured on training views.")
+        eval_views = scene.train
+    with report.step("evaluate"):
+        result = evaluate(state, eval_views, settings, backend, device)
+    state.evals.append((state.step, result.psnr))
+    gaussians = len(state.splats["means"])
+    log_metrics(step=state.step, psnr=result.psnr, ssim=result.ssim, gaussians=gaussians)
+
+    with report.step("export"):
+        write_ply(Path(output_dir) / "scene.ply", export_model(state.splats, scene.normalization))
+        (Path(output_dir) / "cameras.json").write_text(
+            json.dumps({"cameras": cameras_json(scene)}, indent=1) + "\n"
+        )
+        extras = Path(extras_dir)
+        save_side_by_side(extras / "renders", result.renders)
+        save_training_curve(extras / "training_curve.png", state.history, state.evals)
+
+    report.metrics = {
+        "psnr": round(result.psnr, 4),
+        "ssim": round(result.ssim, 5),
+        "gaussians": gaussians,
+        "steps": state.step,
+        "steps_per_s": round(state.step / max(state.train_seconds, 1e-9), 3),
+        "train_seconds": round(state.train_seconds, 2),
+        "final_loss": round(state.history[-1][1], 6) if state.history else float("nan"),
+    }
+    report.details.update(
+        {
+            "backend": backend,
+            "device": torch.cuda.get_device_name() if backend == "cuda" else "cpu",
+            "resumed_from_step": state.resumed_from,
+            "train_views": len(scene.train),
+            "test_views": len(scene.test),
+            "resolution": [scene.train[0].width, scene.train[0].height],
+            "initial_points": len(scene.points),
+            "normalization": {
+                "center": scene.normalization.center.tolist(),
+                "scale": scene.normalization.scale,
+            },
+        }
+    )
+    return report

@@ -175,3 +175,8 @@ def test_select_and_colors():
     assert sub.shN.shape == (2, 8, 3)
     assert model.colors().shape == (4, 3)
     assert model.colors().min() >= 0 and model.colors().max() <= 1
+
+
+def test_select_no_rows_keeps_the_sh_layout():
+    empty = random_model(4, 3).select(np.zeros(4, dtype=bool))
+    assert empty.count == 0 and empty.shN.shape == (0, 15, 3) and empty.sh_degree == 3

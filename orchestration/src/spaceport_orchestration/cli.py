@@ -32,12 +32,11 @@ from spaceport_shared.settings import parse_assignments
 DEMO_PRESET = "demo"
 DEMO_SEED = "0"
 DEMO_TRAIN_SETTINGS: dict[str, str] = {
-    "steps": "1500",
+    "steps": "2000",
     "max_image_size": "160",
-    "sh_degree": "1",
-    "sh_degree_interval": "500",
+    "sh_degree": "0",
     "refine_start": "200",
-    "refine_stop": "1200",
+    "refine_stop": "1500",
     "refine_every": "100",
     "reset_every": "100000",
     "max_gaussians": "30000",

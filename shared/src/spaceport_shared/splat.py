@@ -43,7 +43,9 @@ class SplatModel:
         self.scales = np.ascontiguousarray(self.scales, dtype=np.float32).reshape(n, 3)
         self.opacities = np.ascontiguousarray(self.opacities, dtype=np.float32).reshape(n)
         self.sh0 = np.ascontiguousarray(self.sh0, dtype=np.float32).reshape(n, 1, 3)
-        self.shN = np.ascontiguousarray(self.shN, dtype=np.float32).reshape(n, -1, 3)
+        shN = np.ascontiguousarray(self.shN, dtype=np.float32)
+        k = shN.shape[1] if shN.ndim == 3 else shN.size // max(3 * n, 1)
+        self.shN = shN.reshape(n, k, 3)
         sh_degree_for(self.shN.shape[1])  # raises for a K that is no SH degree
 
     @property

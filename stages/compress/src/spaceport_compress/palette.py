@@ -136,7 +136,11 @@ def similarity_order(centroids: np.ndarray) -> np.ndarray:
     centred = centroids.astype(np.float64) - centroids.mean(axis=0)
     sample = centred[:: max(1, len(centred) // 20000)]
     _, _, axes = np.linalg.svd(sample, full_matrices=False)
-    return morton_order(centred @ axes[:3].T)
+    projected = centred @ axes[:3].T
+    # a tiny palette (fewer than 3 entries) has fewer than 3 axes: pad to the 3 Morton needs
+    padded = np.zeros((len(projected), 3))
+    padded[:, : projected.shape[1]] = projected
+    return morton_order(padded)
 
 
 def first_use_order(labels_in_texel_order: np.ndarray, size: int) -> np.ndarray:

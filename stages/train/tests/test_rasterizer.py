@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_scene
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
 
 from spaceport_train import cpu_kernels
+from spaceport_train.benchmark_scene import tiny_scene
 from spaceport_train.cpu_rasterizer import rasterization_cpu
 from spaceport_train.projection import project_gaussians
 from spaceport_train.reference_rasterizer import rasterization_reference

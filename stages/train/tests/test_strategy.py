@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_scene
 from gsplat.strategy import DefaultStrategy
 
 from spaceport_shared.errors import SpaceportError
 from spaceport_train.backend import rasterize, resolve_backend
+from spaceport_train.benchmark_scene import tiny_scene
 
 
 def test_default_strategy_grows_and_prunes_with_cpu_backend():

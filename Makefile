@@ -11,6 +11,8 @@ PIP := $(PY) -m pip
 # Extra index for torch on machines without the local CPU wheel (e.g. the PyTorch CPU index).
 TORCH_INDEX ?=
 DATA ?= ../shared/data
+# A trained 3DGS PLY for the compress benchmark (else it searches $(DATA), then synthesises one).
+COMPRESS_PLY ?=
 PACKAGES := shared stages/sfm stages/train stages/compress orchestration
 PACKAGES += $(wildcard infrastructure)
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
@@ -58,7 +60,7 @@ demo: setup ## the main job: synthetic drone survey -> sfm -> train -> compress,
 bench: setup ## speed and size figures (never pass/fail), each stage against its anchor
 	$(PY) stages/sfm/bench/bench_sfm.py --data $(DATA)
 	$(PY) stages/train/bench/bench_train.py
-	$(PY) stages/compress/bench/bench_compress.py --data $(DATA)
+	$(PY) stages/compress/bench/bench_compress.py --data $(DATA) $(if $(COMPRESS_PLY),--ply $(COMPRESS_PLY))
 
 clean: ## remove the environment, node_modules and outputs
 	rm -rf $(VENV) node_modules demo-output bench-output .pytest_cache .ruff_cache

@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
@@ -91,3 +92,26 @@ def test_help_lists_every_setting():
     for name in ("steps", "ssim_weight", "backend", "eval", "max_gaussians"):
         assert name in text
     assert "one of auto|cuda|cpu" in text
+
+
+@dataclass(frozen=True)
+class WithPresets:
+    PRESETS: ClassVar[dict[str, dict[str, str]]] = {"quick": {"steps": "10", "backend": "cpu"}}
+
+    preset: str = setting("none", help="named values", choices=("none", "quick"))
+    steps: int = setting(7000, help="optimisation steps", min=1)
+    backend: str = setting("auto", help="rasterizer", choices=("auto", "cuda", "cpu"))
+
+
+def test_a_preset_fills_its_values_and_explicit_values_win():
+    assert parse_settings(WithPresets, {"preset": "quick"}) == WithPresets("quick", 10, "cpu")
+    assert parse_settings(WithPresets, {"preset": "quick", "steps": "20"}).steps == 20
+    assert parse_settings(WithPresets, {"preset": "none"}) == WithPresets()
+    # the expanded settings read back as themselves (what a report or checkpoint records)
+    chosen = parse_settings(WithPresets, {"preset": "quick", "steps": "20"})
+    assert parse_settings(WithPresets, settings_to_strings(chosen)) == chosen
+
+
+def test_an_unknown_preset_names_the_known_ones():
+    with pytest.raises(SettingsError, match="'preset' must be one of none, quick, not 'slow'"):
+        parse_settings(WithPresets, {"preset": "slow"})

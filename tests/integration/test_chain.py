@@ -109,6 +109,10 @@ def test_local_run_prints_the_summary(tmp_path, survey, capsys):
     assert next((out / "compress" / "processing" / "output").glob("*.sog")).stat().st_size > 0
 
 
-def test_demo_uses_the_train_stages_demo_settings():
+def test_demo_asks_the_train_stage_for_its_demo_preset():
     settings = pytest.importorskip("spaceport_train.settings")
-    assert settings.DEMO_CPU_SETTINGS == cli.DEMO_TRAIN_SETTINGS
+    from spaceport_shared.settings import parse_settings
+
+    demo = parse_settings(settings.TrainSettings, cli.DEMO_TRAIN_SETTINGS)
+    assert demo.preset == "demo-cpu"
+    assert (demo.steps, demo.max_image_size, demo.sh_degree) == (2000, 160, 0)

@@ -26,22 +26,11 @@ from spaceport_orchestration.statemachine import COMMITTED_PATH, definition_json
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.settings import parse_assignments
 
-# `make demo`: the demo survey and the training settings that fit 10 minutes on 2 CPU cores.
-# The train stage measured these (spaceport_train.settings.DEMO_CPU_SETTINGS; orchestration
-# may not import a stage, so tests/integration/test_chain.py checks the two stay equal).
+# `make demo`: the demo survey and the train stage's preset that fits it on 2 CPU cores
+# (spaceport_train.settings.DEMO_CPU_SETTINGS, measured there).
 DEMO_PRESET = "demo"
 DEMO_SEED = "0"
-DEMO_TRAIN_SETTINGS: dict[str, str] = {
-    "steps": "2000",
-    "max_image_size": "160",
-    "sh_degree": "0",
-    "refine_start": "200",
-    "refine_stop": "1500",
-    "refine_every": "100",
-    "reset_every": "100000",
-    "max_gaussians": "30000",
-    "checkpoint_interval": "500",
-}
+DEMO_TRAIN_SETTINGS: dict[str, str] = {"preset": "demo-cpu"}
 
 
 def _stage_settings(args: argparse.Namespace) -> dict[str, dict[str, str]]:

@@ -10,7 +10,14 @@ A stage declares its settings as
         backend: str = setting("auto", help="rasterizer", choices=("auto", "cuda", "cpu"))
 
 and `parse_settings(TrainSettings, {"steps": "3000"})` returns the typed object or raises
-`SettingsError` naming the key. Hand-written rather than pydantic: the rules are few, and the
+`SettingsError` naming the key. A class may also name sets of values, chosen by its `preset`
+setting:
+
+        PRESETS: ClassVar[dict[str, dict[str, str]]] = {"demo-cpu": {"steps": "2000"}}
+        preset: str = setting("none", help="...", choices=("none", "demo-cpu"))
+
+`{"preset": "demo-cpu", "seed": "7"}` then parses as the preset's values with `seed` on top:
+values given explicitly always win. Hand-written rather than pydantic: the rules are few, and the
 messages must be one sentence each (they become SageMaker's failure reason).
 """
 
@@ -113,6 +120,7 @@ def parse_settings(cls: type[T], values: Mapping[str, Any]) -> T:
     through the same conversion and checks as their text.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = _with_preset(cls, values)
     parsed: dict[str, Any] = {}
     for key, raw in values.items():
         if key.startswith(_PLATFORM_PREFIXES):
@@ -131,6 +139,18 @@ def parse_settings(cls: type[T], values: Mapping[str, Any]) -> T:
         if name not in parsed:
             _check(name, field.default, field)
     return cls(**parsed)
+
+
+def _with_preset(cls: type, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`values` over the named preset's values (a class without PRESETS: unchanged)."""
+    presets: dict[str, dict[str, str]] = getattr(cls, "PRESETS", {})
+    name = str(values.get("preset", "")).strip()
+    if not presets or name in ("", "none"):
+        return values
+    if name not in presets:
+        known = ", ".join(["none", *sorted(presets)])
+        raise SettingsError(f"Setting 'preset' must be one of {known}, not '{name}'.")
+    return {**presets[name], **values}
 
 
 def settings_to_strings(settings: Any) -> dict[str, str]:

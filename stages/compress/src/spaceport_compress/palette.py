@@ -10,7 +10,7 @@ largest ones, where splat-transform moves them to a random point.
 
 faiss was chosen over scikit-learn: for this shape (100k x 45, k=64k) scikit-learn's KMeans and
 MiniBatchKMeans only do exact assignment and would need minutes per iteration; see
-NOTES-compress.md for the measurement.
+stages/compress/README.md for the measurement.
 """
 
 from __future__ import annotations

@@ -80,9 +80,14 @@ def decode_quats(texels: np.ndarray) -> np.ndarray:
     return q.astype(np.float32)
 
 
+def linear_opacity(logits: np.ndarray) -> np.ndarray:
+    """Logit opacity [N] -> linear opacity [N] in [0, 1] (float64; clipped: exp cannot overflow)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -60.0, 60.0)))
+
+
 def encode_opacity(logits: np.ndarray) -> np.ndarray:
     """Logits [N] -> linear opacity bytes [N]."""
-    alpha = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    alpha = linear_opacity(logits)
     return np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
 
 

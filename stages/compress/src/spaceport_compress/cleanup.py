@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spaceport_compress.attributes import linear_opacity
 from spaceport_shared.splat import SplatModel
 
 
@@ -27,7 +28,7 @@ def usable_splats(model: SplatModel, min_opacity: float = 0.0) -> tuple[np.ndarr
         keep = finite & ~zero_quat
         faint = np.zeros_like(keep)
         if min_opacity > 0:
-            opacity = 1.0 / (1.0 + np.exp(-np.clip(model.opacities.astype(np.float64), -60, 60)))
+            opacity = linear_opacity(model.opacities)
             faint = keep & (opacity < min_opacity)
     keep &= ~faint
     counts = CleanupCounts(

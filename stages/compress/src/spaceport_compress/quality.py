@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from spaceport_compress.attributes import linear_opacity
 from spaceport_shared.splat import SplatModel
 
 
@@ -33,14 +34,13 @@ def attribute_rmse(original: SplatModel, decoded: SplatModel) -> dict[str, float
     q_dec = q_dec / np.linalg.norm(q_dec, axis=1, keepdims=True)
     q_dec *= np.where((q_orig * q_dec).sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
 
-    def sigmoid(x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(x.astype(np.float64), -60.0, 60.0)))
-
     return {
         "rmse_means": _rmse(original.means, decoded.means),
         "rmse_quats": _rmse(q_orig, q_dec),
         "rmse_scales": _rmse(original.scales, decoded.scales),
-        "rmse_opacity": _rmse(sigmoid(original.opacities), sigmoid(decoded.opacities)),
+        "rmse_opacity": _rmse(
+            linear_opacity(original.opacities), linear_opacity(decoded.opacities)
+        ),
         "rmse_sh0": _rmse(original.sh0, decoded.sh0),
         "rmse_shN": _rmse(original.shN, decoded.shN),
     }

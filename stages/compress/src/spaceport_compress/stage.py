@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from spaceport_compress import __version__
-from spaceport_compress.attributes import log_transform
+from spaceport_compress.attributes import linear_opacity, log_transform
 from spaceport_compress.cleanup import CleanupCounts, usable_splats
 from spaceport_compress.decoder import decode_sog
 from spaceport_compress.encoder import EncodeOptions, encode_model
@@ -42,7 +42,7 @@ def texel_order(model: SplatModel, ordering: str, seed: int = 0) -> np.ndarray:
     order = morton_order(log_transform(model.means))
     if ordering == "plas":
         width, height = texture_size(model.count)
-        opacity = 1.0 / (1.0 + np.exp(-np.clip(model.opacities, -60, 60)))
+        opacity = linear_opacity(model.opacities)
         features = plas_features(model.means, model.sh0[:, 0, :], model.scales, opacity)
         order = plas_order(features, order, width, height, seed=seed)
     return order

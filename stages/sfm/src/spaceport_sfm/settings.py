@@ -1,7 +1,8 @@
 """The SfM stage's settings (`--set key=value` or a processing job's ContainerArguments).
 
 Defaults come from measurements on the real sets in `../shared/data` (see `bench/bench_sfm.py`
-and NOTES-sfm.md): they keep every image registered at a fraction of pycolmap's default cost.
+and stages/sfm/README.md): they keep every image registered at a fraction of pycolmap's default
+cost.
 """
 
 from __future__ import annotations

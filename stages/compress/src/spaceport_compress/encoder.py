@@ -37,7 +37,7 @@ SH_PALETTE_ROW = 64  # palette entries per row of shN_centroids.webp
 class EncodeOptions:
     palette_size: int = 0  # 0: splat-transform's rule for the splat count
     palette_iterations: int = 10
-    palette_nprobe: int = 4
+    palette_nprobe: int = 8
     seed: int = 0
     threads: int = 0  # 0: every core
     generator: str = "spaceport-compress"

@@ -82,7 +82,7 @@ def fit_palette(
     data: np.ndarray,  # [N, D] float32
     size: int,
     iterations: int = 10,
-    nprobe: int = 4,
+    nprobe: int = 8,
     seed: int = 0,
     threads: int = 0,
 ) -> tuple[Palette, faiss.Index | None]:

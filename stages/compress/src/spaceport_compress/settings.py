@@ -22,7 +22,7 @@ class CompressSettings:
     )
     sh_iterations: int = setting(10, help="k-means iterations for the SH palette", min=1, max=100)
     sh_nprobe: int = setting(
-        4, help="palette cells searched per splat in each k-means assignment", min=1, max=1024
+        8, help="palette cells searched per splat in each k-means assignment", min=1, max=1024
     )
     min_opacity: float = setting(
         0.0, help="drop splats less opaque than this (0 keeps every splat)", min=0.0, max=1.0

@@ -12,7 +12,9 @@ import numpy as np
 from spaceport_compress import attributes
 from spaceport_compress.codebook import Codebook, fit_codebook
 from spaceport_compress.palette import (
+    ITERATIONS,
     MAX_PALETTE,
+    NPROBE,
     Palette,
     default_palette_size,
     first_use_order,
@@ -36,8 +38,8 @@ SH_PALETTE_ROW = 64  # palette entries per row of shN_centroids.webp
 @dataclass(frozen=True)
 class EncodeOptions:
     palette_size: int = 0  # 0: splat-transform's rule for the splat count
-    palette_iterations: int = 10
-    palette_nprobe: int = 8
+    palette_iterations: int = ITERATIONS
+    palette_nprobe: int = NPROBE
     seed: int = 0
     threads: int = 0  # 0: every core
     generator: str = "spaceport-compress"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spaceport_compress.palette import ITERATIONS, NPROBE
 from spaceport_shared.settings import setting
 
 
@@ -20,9 +21,11 @@ class CompressSettings:
         min=0,
         max=65536,
     )
-    sh_iterations: int = setting(10, help="k-means iterations for the SH palette", min=1, max=100)
+    sh_iterations: int = setting(
+        ITERATIONS, help="k-means iterations for the SH palette", min=1, max=100
+    )
     sh_nprobe: int = setting(
-        8, help="palette cells searched per splat in each k-means assignment", min=1, max=1024
+        NPROBE, help="palette cells searched per splat in each k-means assignment", min=1, max=1024
     )
     min_opacity: float = setting(
         0.0, help="drop splats less opaque than this (0 keeps every splat)", min=0.0, max=1.0

@@ -13,7 +13,7 @@ TORCH_INDEX ?=
 DATA ?= ../shared/data
 # A trained 3DGS PLY for the compress benchmark (else it searches $(DATA), then synthesises one).
 COMPRESS_PLY ?=
-PACKAGES := shared stages/sfm stages/train stages/compress orchestration
+PACKAGES := shared synth stages/sfm stages/train stages/compress orchestration
 PACKAGES += $(wildcard infrastructure)
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 SETUP_STAMP := $(VENV)/.spaceport-setup

@@ -52,7 +52,7 @@ class StageRun:
 
 def synth_survey(dest: Path) -> Path:
     """The synth `test` preset: 12 geotagged 320x240 JPEGs; returns the survey root."""
-    from spaceport_shared.synth import generate
+    from spaceport_synth import generate
 
     return generate(dest, preset="test", seed=0).root
 
@@ -65,7 +65,7 @@ def sfm_run(root: Path, survey_root: Path) -> StageRun:
 
 def train_run(root: Path, survey_root: Path) -> StageRun:
     """The training channel holds an sfm-shaped output: the true poses as a COLMAP model."""
-    from spaceport_shared.synth import write_colmap_model
+    from spaceport_synth import write_colmap_model
 
     paths = TrainingPaths(root)
     channel = paths.channel()

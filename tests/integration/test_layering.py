@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {
     "spaceport_shared": ROOT / "shared" / "src" / "spaceport_shared",
+    "spaceport_synth": ROOT / "synth" / "src" / "spaceport_synth",
     "spaceport_sfm": ROOT / "stages" / "sfm" / "src" / "spaceport_sfm",
     "spaceport_train": ROOT / "stages" / "train" / "src" / "spaceport_train",
     "spaceport_compress": ROOT / "stages" / "compress" / "src" / "spaceport_compress",
@@ -21,10 +22,12 @@ PACKAGES = {
 STAGES = {"spaceport_sfm", "spaceport_train", "spaceport_compress"}
 ALLOWED = {
     "spaceport_shared": set(),
+    # ground truth: its own geodesy and rotations, never the stage code it checks
+    "spaceport_synth": {"spaceport_shared"},
     "spaceport_sfm": {"spaceport_shared"},
     "spaceport_train": {"spaceport_shared"},
     "spaceport_compress": {"spaceport_shared"},
-    "spaceport_orchestration": {"spaceport_shared"},
+    "spaceport_orchestration": {"spaceport_shared", "spaceport_synth"},
     # the CDK app reads the state machine's substitutions and bundles the start-job handler
     "spaceport_infra": {"spaceport_orchestration", "spaceport_shared"},
 }

@@ -15,8 +15,8 @@ PACKAGES = {
     "spaceport_orchestration": REPO_ROOT / "orchestration" / "src" / "spaceport_orchestration",
     "spaceport_shared": REPO_ROOT / "shared" / "src" / "spaceport_shared",
 }
-# Never needed by a request handler: caches, tests, the synthetic survey generator (numpy-heavy).
-_LEFT_OUT = ("__pycache__", "*.pyc", "tests", "synth")
+# Never needed by a request handler: caches and tests.
+_LEFT_OUT = ("__pycache__", "*.pyc", "tests")
 HANDLER_FILE = Path("spaceport_orchestration") / "start_job_api.py"
 
 

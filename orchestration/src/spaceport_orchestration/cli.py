@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_synth(args: argparse.Namespace, console: Console) -> int:
     try:
-        from spaceport_shared.synth.cli import main as synth_main
+        from spaceport_synth.cli import main as synth_main
     except ImportError as exc:
         raise SpaceportError(
             f"The synthetic survey generator is not available ({exc}); run `make setup`."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spaceport_shared.synth import generate
+from spaceport_synth import generate
 
 
 @pytest.fixture(scope="session")

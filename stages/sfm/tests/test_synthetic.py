@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from spaceport_sfm.cli import main
-from spaceport_shared.synth import read_ground_truth
+from spaceport_synth import read_ground_truth
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def synth_model(tmp_path_factory) -> Path:
     """The synthetic 'test' survey (12 photos, 320x240) as a COLMAP model of its true poses."""
-    from spaceport_shared.synth import generate, write_colmap_model
+    from spaceport_synth import generate, write_colmap_model
 
     root = tmp_path_factory.mktemp("synth")
     survey = generate(root / "survey", preset="test", seed=0)

@@ -1,6 +1,6 @@
 """Training data from the SfM output: a COLMAP model (pycolmap 4.x) and its undistorted images.
 
-Input layout (the SfM stage's output, or `spaceport_shared.synth.write_colmap_model`):
+Input layout (the SfM stage's output, or `spaceport_synth.write_colmap_model`):
 `sparse/0/{cameras,images,points3D}.{bin,txt}` (or the model directly in `sparse/` or the input
 folder) and `images/<name>` for every registered image. Cameras must be PINHOLE or
 SIMPLE_PINHOLE (SfM undistorts). Images are sorted by name and every `test_every`-th one

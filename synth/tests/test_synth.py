@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from spaceport_shared.errors import SpaceportError
-from spaceport_shared.synth import (
+from spaceport_synth import (
     PRESETS,
     GeoOrigin,
     enu_to_geodetic,
@@ -21,10 +21,10 @@ from spaceport_shared.synth import (
     read_ground_truth,
     write_colmap_model,
 )
-from spaceport_shared.synth.cli import main as synth_main
-from spaceport_shared.synth.exif import read_gps
-from spaceport_shared.synth.rotation import matrix_from_quat_xyzw, rotation_angle_deg
-from spaceport_shared.synth.survey import build_world
+from spaceport_synth.cli import main as synth_main
+from spaceport_synth.exif import read_gps
+from spaceport_synth.rotation import matrix_from_quat_xyzw, rotation_angle_deg
+from spaceport_synth.survey import build_world
 
 ORIGIN = GeoOrigin(lat=-33.8568, lon=151.2153, alt=12.0)  # southern and eastern hemispheres
 

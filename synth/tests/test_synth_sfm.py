@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spaceport_shared.synth import generate, geodetic_to_enu
-from spaceport_shared.synth.rotation import rotation_angle_deg
+from spaceport_synth import generate, geodetic_to_enu
+from spaceport_synth.rotation import rotation_angle_deg
 
 pycolmap = pytest.importorskip("pycolmap", reason="pycolmap is not installed")
 

@@ -82,6 +82,23 @@ def test_outputs_and_report(result):
         assert im.format == "PNG" and min(im.size) > 300
 
 
+def test_flight_data(result):
+    """flight.json: every usable photo once, placed ones with their SfM centre beside GPS."""
+    flight = json.loads((result / "flight.json").read_text())
+    report = json.loads((result / "report.json").read_text())
+    assert flight["georeferenced"] is True
+    cameras = flight["cameras"]
+    assert len(cameras) == report["metrics"]["images_total"]
+    assert sum(c["placed"] for c in cameras) == report["metrics"]["images_registered"]
+    gaps = [np.linalg.norm(np.subtract(c["sfm"], c["gps"])) for c in cameras if c["placed"]]
+    assert np.sqrt(np.mean(np.square(gaps))) == pytest.approx(
+        report["metrics"]["georeference_residual_rms_m"], abs=0.002
+    )
+    points = flight["points"]
+    assert len(points["xyz"]) == len(points["rgb"]) == min(points["total"], 5000)
+    assert points["total"] == report["metrics"]["points"]
+
+
 def _rotation_deg(a: np.ndarray, b: np.ndarray) -> float:
     cos = (np.trace(a @ b.T) - 1.0) / 2.0
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))

@@ -5,6 +5,7 @@ output_dir/
   images/...                                   undistorted working images
   georeference.json                            origin and fit of the ENU frame
   flight.png                                   camera path over the sparse points
+  flight.json                                  the same as data (cameras, GPS, points)
   report.json                                  written last by the runner
 """
 
@@ -19,6 +20,7 @@ import pycolmap
 
 from spaceport_sfm import __version__
 from spaceport_sfm.extract import extract_features
+from spaceport_sfm.flight_data import FLIGHT_NAME, write_flight
 from spaceport_sfm.flight_plot import plot_flight
 from spaceport_sfm.georeference import (
     GEOREFERENCE_NAME,
@@ -154,6 +156,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             plot_flight(
                 final, [p.name for p in photos], output_dir / "flight.png", geo is not None, title
             )
+            write_flight(output_dir / FLIGHT_NAME, final, photos, geo)
     return report
 
 

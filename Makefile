@@ -19,15 +19,19 @@ PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 SETUP_STAMP := $(VENV)/.spaceport-setup
 NODE_STAMP := node_modules/.spaceport-setup
 HAVE_NODE := $(shell command -v npm >/dev/null 2>&1 && echo yes)
+# The results page's viewer, copied from the pinned npm package into the orchestration package.
+VIEWER_VENDOR := orchestration/src/spaceport_orchestration/site/vendor/supersplat-viewer
+# The page tests' browser: Debian's chromium, installed where missing and apt works (as root).
+NEED_CHROMIUM := $(shell command -v chromium >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 && echo yes; })
 
 include containers.mk infrastructure/infra.mk
 
-.PHONY: help setup test test-fast lint format demo bench clean
+.PHONY: help setup chromium test test-fast lint format demo bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
-setup: $(SETUP_STAMP) $(if $(HAVE_NODE),$(NODE_STAMP)) ## make .venv, install pinned dependencies and every package (editable); fast when done
+setup: $(SETUP_STAMP) $(if $(HAVE_NODE),$(NODE_STAMP)) $(if $(NEED_CHROMIUM),chromium) ## make .venv, install pinned dependencies and every package (editable); fast when done
 
 $(SETUP_STAMP): $(PYPROJECTS) constraints.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +41,12 @@ $(SETUP_STAMP): $(PYPROJECTS) constraints.txt requirements-dev.txt
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VIEWER_VENDOR) && mkdir -p $(VIEWER_VENDOR)
+	cp node_modules/@playcanvas/supersplat-viewer/{package.json,LICENSE,public/index.js,public/index.css} $(VIEWER_VENDOR)/
 	@touch $@
+
+chromium: ## Debian's chromium for the page tests (make setup runs it where chromium is missing)
+	apt-get update -q && apt-get install -y -q --no-install-recommends chromium
 
 lint: setup ## ruff check, ruff format --check, hadolint on every Dockerfile
 	$(VENV)/bin/ruff check .

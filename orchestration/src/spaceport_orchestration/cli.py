@@ -3,6 +3,8 @@
 spaceport synth OUT [--preset demo|test] [--seed N]       a synthetic drone survey
 spaceport run IMAGES --out OUT [--redo] [--train-set steps=3000 ...]
 spaceport demo [--out demo-output]                         synth + run + summary
+spaceport view OUT [--port N]                              a run's results page on 127.0.0.1
+spaceport serve [--jobs DIR] [--host H] [--port N]         the local upload-and-follow web app
 spaceport submit IMAGES|s3://bucket/prefix/ --email ADDR   start a job on AWS
 spaceport status JOB                                       where a job on AWS is
 spaceport definition [--write | --render]                  the state machine (ASL)
@@ -22,6 +24,7 @@ from rich.console import Console
 from spaceport_orchestration.config import load_config
 from spaceport_orchestration.local_run import run_local
 from spaceport_orchestration.progress import RichProgress, print_summary
+from spaceport_orchestration.results import publish_local
 from spaceport_orchestration.statemachine import COMMITTED_PATH, definition_json, render
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.settings import parse_assignments
@@ -79,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--redo", action="store_true", help="run every stage again")
     _add_stage_settings(demo)
 
+    view = sub.add_parser("view", help="serve a run's results page on 127.0.0.1")
+    view.add_argument("out", type=Path, help="the --out folder of `spaceport run` or demo/run")
+    view.add_argument("--port", type=int, default=8000)
+
     submit = sub.add_parser("submit", help="start a job on AWS")
     submit.add_argument("images", help="a local folder of photos, or s3://bucket/prefix/")
     submit.add_argument("--email", required=True, help="where the result email goes")
@@ -117,8 +124,10 @@ def _run(images: Path, out: Path, settings, redo: bool, console: Console) -> int
     started = time.perf_counter()
     with RichProgress(console) as view:
         summary = run_local(images, out, settings=settings, redo=redo, view=view)
+    page = publish_local(out, summary)
     print_summary(summary, console)
     console.print(f"total wall time: {time.perf_counter() - started:.1f} s")
+    console.print(f"results page: {page} (open it, or: spaceport view {out})", highlight=False)
     return 0
 
 
@@ -141,6 +150,16 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     code = _run(images, args.out / "run", settings, args.redo, console)
     console.print(f"demo total (survey + run): {time.perf_counter() - started:.1f} s")
     return code
+
+
+def _cmd_view(args: argparse.Namespace, console: Console) -> int:
+    from spaceport_orchestration.web.server import LOCALHOST, serve_forever
+    from spaceport_orchestration.web.view import PAGE, view_app
+
+    app = view_app(args.out)
+    console.print(f"serving {args.out} at http://{LOCALHOST}:{args.port}{PAGE} (Ctrl-C stops)")
+    serve_forever(app, LOCALHOST, args.port)
+    return 0
 
 
 def _session(config):
@@ -239,6 +258,7 @@ COMMANDS = {
     "synth": _cmd_synth,
     "run": _cmd_run,
     "demo": _cmd_demo,
+    "view": _cmd_view,
     "submit": _cmd_submit,
     "status": _cmd_status,
     "definition": _cmd_definition,

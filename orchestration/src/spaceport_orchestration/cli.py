@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("out", type=Path, help="the --out folder of `spaceport run` or demo/run")
     view.add_argument("--port", type=int, default=8000)
 
+    serve = sub.add_parser("serve", help="the local web app: upload photos, follow jobs")
+    serve.add_argument("--jobs", type=Path, default=Path("spaceport-jobs"), help="jobs folder")
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default: local only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--max-upload-gb", type=float, default=4.0, help="largest upload")
+
     submit = sub.add_parser("submit", help="start a job on AWS")
     submit.add_argument("images", help="a local folder of photos, or s3://bucket/prefix/")
     submit.add_argument("--email", required=True, help="where the result email goes")
@@ -159,6 +165,22 @@ def _cmd_view(args: argparse.Namespace, console: Console) -> int:
     app = view_app(args.out)
     console.print(f"serving {args.out} at http://{LOCALHOST}:{args.port}{PAGE} (Ctrl-C stops)")
     serve_forever(app, LOCALHOST, args.port)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    from spaceport_orchestration.web.app import create_app
+    from spaceport_orchestration.web.jobs import JobQueue
+    from spaceport_orchestration.web.server import LOCALHOST, serve_forever
+
+    if args.host != LOCALHOST:
+        console.print(f"listening on {args.host}: anyone who reaches it can upload and run jobs")
+    queue = JobQueue(args.jobs).start()
+    app = create_app(queue, max_upload_bytes=int(args.max_upload_gb * 1024**3))
+    console.print(
+        f"Spaceport at http://{args.host}:{args.port}/ (jobs in {args.jobs}; Ctrl-C stops)"
+    )
+    serve_forever(app, args.host, args.port)
     return 0
 
 
@@ -259,6 +281,7 @@ COMMANDS = {
     "run": _cmd_run,
     "demo": _cmd_demo,
     "view": _cmd_view,
+    "serve": _cmd_serve,
     "submit": _cmd_submit,
     "status": _cmd_status,
     "definition": _cmd_definition,

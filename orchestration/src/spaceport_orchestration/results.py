@@ -15,14 +15,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from spaceport_orchestration.local_run import STAGES, RunSummary, StageLayout, _first
+from spaceport_orchestration.local_run import RunSummary, StageLayout, _first
 from spaceport_orchestration.site.page import SiteInputs, build_site
+from spaceport_orchestration.stages import STAGES
+from spaceport_shared.contract import SOG_NAME
 from spaceport_shared.report import REPORT_NAME
 
 SUMMARY_NAME = "summary.json"
 SUMMARY_FORMAT = "spaceport-summary/1"
 SITE_DIR = "site"
-SOG_NAME = "scene.sog"
 GEOREFERENCE_NAME = "georeference.json"
 FLIGHT_NAME = "flight.json"
 

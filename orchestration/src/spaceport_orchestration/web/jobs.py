@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spaceport_orchestration.local_run import STAGES, run_local
+from spaceport_orchestration.local_run import Plan, run_local
 from spaceport_orchestration.results import publish_local
+from spaceport_orchestration.stages import STAGES
 from spaceport_shared.errors import SpaceportError
 
 JOB_FILE = "job.json"
@@ -59,7 +60,7 @@ class Progress:
 
     # the local runner's ProgressView
     def stage_pending(self, stage: str, note: str) -> None:
-        self.stages[stage] = "pending" if "skipping" not in note else "done earlier"
+        self.stages[stage] = "done earlier" if note == Plan.KEEP.value else "pending"
 
     def stage_started(self, stage: str, total_steps: int | None) -> None:
         self.stage, self.step, self.total_steps = stage, None, total_steps

@@ -17,11 +17,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+import statistics
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-import numpy as np
 
 from spaceport_shared.errors import SpaceportError
 
@@ -34,8 +33,14 @@ ELEVATION_DEG = 55.0  # the start camera looks down at the model from the south 
 # model frame -> viewer world frame, as the Euler angles (degrees) the entity is given
 ENU_EULER = (-90.0, 0.0, 0.0)
 COLMAP_EULER = (0.0, 0.0, 180.0)  # the viewer's own default
-_WORLD_FROM_ENU = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])
-_WORLD_FROM_COLMAP = np.diag([-1.0, -1.0, 1.0])
+
+
+def _world_from_enu(e: float, n: float, u: float) -> tuple[float, float, float]:
+    return (e, u, -n)
+
+
+def _world_from_colmap(x: float, y: float, z: float) -> tuple[float, float, float]:
+    return (-x, -y, z)
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,13 @@ def vendored_viewer() -> Path | None:
     return VENDOR if (VENDOR / "index.js").is_file() else None
 
 
-def _world(frame: np.ndarray, xyz: np.ndarray) -> tuple[float, float, float]:
-    return tuple(round(float(v), 4) for v in frame @ xyz)
+def _world(frame, xyz) -> tuple[float, float, float]:
+    return tuple(round(float(v), 4) for v in frame(*xyz))
+
+
+def _percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (q in 1..99); the Lambda that builds pages on AWS has no numpy."""
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def frame_camera(flight: dict | None) -> tuple[StartCamera | None, tuple[float, float, float]]:
@@ -63,21 +73,24 @@ def frame_camera(flight: dict | None) -> tuple[StartCamera | None, tuple[float, 
     """
     georeferenced = bool(flight and flight.get("georeferenced"))
     euler = ENU_EULER if georeferenced else COLMAP_EULER
-    xyz = np.asarray((flight or {}).get("points", {}).get("xyz") or [], np.float64).reshape(-1, 3)
-    if not len(xyz):
+    xyz = (flight or {}).get("points", {}).get("xyz") or []
+    if len(xyz) < 2:
         return None, euler
-    target = np.median(xyz, axis=0)
-    low, high = np.percentile(xyz, [5, 95], axis=0)
+    axes = list(zip(*xyz, strict=True))  # x, y, z columns
+    target = [statistics.median(a) for a in axes]
+    low = [_percentile(list(a), 5) for a in axes]
+    high = [_percentile(list(a), 95) for a in axes]
     if georeferenced:
-        radius = 0.5 * float(np.hypot(*(high - low)[:2])) or 1.0
+        radius = 0.5 * math.hypot(high[0] - low[0], high[1] - low[1]) or 1.0
         distance = 1.4 * radius / math.tan(math.radians(FOV_DEG / 2))
         el = math.radians(ELEVATION_DEG)
-        position = target + distance * np.array([0.0, -math.cos(el), math.sin(el)])
-        frame = _WORLD_FROM_ENU
+        offset = (0.0, -distance * math.cos(el), distance * math.sin(el))
+        position = [t + o for t, o in zip(target, offset, strict=True)]
+        frame = _world_from_enu
     else:
         placed = [c["sfm"] for c in flight["cameras"] if c.get("placed")]
-        position = np.asarray(placed[len(placed) // 2], np.float64) if placed else high
-        frame = _WORLD_FROM_COLMAP
+        position = placed[len(placed) // 2] if placed else high
+        frame = _world_from_colmap
     camera = StartCamera(_world(frame, position), _world(frame, target), FOV_DEG)
     return camera, euler
 

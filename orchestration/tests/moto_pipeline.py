@@ -12,15 +12,17 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto_sagemaker import SageMakerEmulator, wait_for_execution
+from moto_sagemaker import LambdaInProcess, SageMakerEmulator, wait_for_execution
 
 from spaceport_orchestration.cloud import start_job
+from spaceport_orchestration.site import publish_s3
 from spaceport_orchestration.statemachine import COMMITTED_PATH, render
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "spaceport-test-artifacts"
 USER_EMAIL = "pilot@example.com"
+PUBLISH_SITE_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:spaceport-publish-site"
 IMAGE_URIS = {
     stage: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/spaceport-{stage}:test"
     for stage in ("sfm", "train", "compress")
@@ -120,6 +122,7 @@ def moto_pipeline(
             "ArtifactBucket": BUCKET,
             "SageMakerRoleArn": role_arn,
             "NotificationTopicArn": topic_arn,
+            "PublishSiteFunctionArn": PUBLISH_SITE_ARN,
             "SfmImageUri": IMAGE_URIS["sfm"],
             "TrainImageUri": IMAGE_URIS["train"],
             "CompressImageUri": IMAGE_URIS["compress"],
@@ -140,5 +143,6 @@ def moto_pipeline(
             env=env or {},
             throttle=dict(throttle or {}),
         )
+        LambdaInProcess.handlers[PUBLISH_SITE_ARN] = publish_s3.handler
         with emulator.install():
             yield MotoPipeline(emulator, arn, topic_arn, queue_url, role_arn)

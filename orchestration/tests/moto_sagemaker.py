@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import boto3
@@ -69,6 +69,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
     StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (  # noqa: E501
+    StateTaskServiceLambda,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
@@ -205,6 +208,22 @@ class SageMakerSync(StateTaskServiceCallback):
         return super()._from_error(env=env, ex=ex)
 
 
+class LambdaInProcess(StateTaskServiceLambda):
+    """`lambda:invoke` calls the handler in this process (moto would need Docker to run it);
+    `handlers` maps a function ARN to its handler. An exception becomes the task's error."""
+
+    handlers: ClassVar[dict[str, Any]] = {}
+
+    def _eval_service_task(
+        self, env, resource_runtime_part, normalised_parameters, state_credentials
+    ):
+        payload = normalised_parameters.get("Payload")
+        if isinstance(payload, bytes | str):
+            payload = json.loads(payload)
+        handler = self.handlers[normalised_parameters["FunctionName"]]
+        env.stack.append({"StatusCode": 200, "Payload": _jsonable(handler(payload, None))})
+
+
 class AwsSdkWithStringBodies(StateTaskServiceAwsSdk):
     """`aws-sdk:s3:getObject` gives `Body` as text, as Step Functions does."""
 
@@ -254,6 +273,8 @@ class SageMakerEmulator:
                 return SageMakerSync()
             if service_name == "aws-sdk":
                 return AwsSdkWithStringBodies()
+            if service_name == "lambda":
+                return LambdaInProcess()
             return original_factory(service_name)
 
         backend = sagemaker_models.SageMakerModelBackend

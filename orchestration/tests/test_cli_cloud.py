@@ -148,6 +148,8 @@ def test_definition_render_uses_the_cloud_settings(monkeypatch, capsys):
         "SageMakerRoleArn=arn:aws:iam::1:role/r",
         "--sub",
         "NotificationTopicArn=arn:aws:sns:us-east-1:1:t",
+        "--sub",
+        "PublishSiteFunctionArn=arn:aws:lambda:us-east-1:1:function:site",
     ]
     for stage in ("Sfm", "Train", "Compress"):
         args += ["--sub", f"{stage}ImageUri={stage.lower()}:1"]

@@ -31,6 +31,7 @@ SAMPLE_SUBSTITUTIONS = {
     "ArtifactBucket": "spaceport-artifacts-123456789012",
     "SageMakerRoleArn": "arn:aws:iam::123456789012:role/spaceport-sagemaker",
     "NotificationTopicArn": "arn:aws:sns:eu-west-1:123456789012:spaceport",
+    "PublishSiteFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:spaceport-site",
     "SfmImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/spaceport-sfm:abc1234",
     "TrainImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/spaceport-train:abc1234",
     "CompressImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/spaceport-compress:abc1234",

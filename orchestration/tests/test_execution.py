@@ -64,10 +64,16 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
             for o in pipeline.s3.list_objects_v2(Bucket=BUCKET, Prefix="jobs/job-ok/")["Contents"]
         }
         assert {"jobs/job-ok/sfm/report.json", "jobs/job-ok/compress/scene.sog"} <= keys
+        # the results page beside the outputs (PublishSite), its figures from the reports
+        assert {f"jobs/job-ok/site/{n}" for n in ("index.html", "data.js", "page.js")} <= keys
+        data = pipeline.s3.get_object(Bucket=BUCKET, Key="jobs/job-ok/site/data.js")["Body"]
+        assert '"value":27.25' in data.read().decode()
 
         [message] = pipeline.messages()
         assert message["Subject"] == "Spaceport job job-ok finished"
         text = message["Message"]
+        assert "Results page (the model in a web viewer, the flight, the figures): " in text
+        assert "jobs/job-ok/site/index.html" in text
         assert f"s3://{BUCKET}/jobs/job-ok/compress/scene.sog" in text
         assert f"s3://{BUCKET}/{model_key}" in text
         assert "Images registered: 4 of 5" in text

@@ -31,6 +31,7 @@ def api(monkeypatch):
                 "ArtifactBucket": BUCKET,
                 "SageMakerRoleArn": "arn:aws:iam::123456789012:role/sm",
                 "NotificationTopicArn": topic,
+                "PublishSiteFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:site",
                 "SfmImageUri": "sfm:1",
                 "TrainImageUri": "train:1",
                 "CompressImageUri": "compress:1",

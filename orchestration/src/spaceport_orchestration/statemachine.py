@@ -56,6 +56,7 @@ SUBSTITUTIONS: dict[str, str | None] = {
     "ArtifactBucket": None,
     "SageMakerRoleArn": None,
     "NotificationTopicArn": None,
+    "PublishSiteFunctionArn": None,  # the Lambda that writes jobs/<id>/site/ (site/publish_s3.py)
     **{name: value for info in PIPELINE for name, value in _stage_substitutions(info).items()},
 }
 
@@ -278,6 +279,8 @@ def _read_report(info: StageInfo, next_state: str) -> dict[str, Any]:
 
 
 SUCCESS_MESSAGE = """Your Spaceport job {} has finished.
+
+Results page (the model in a web viewer, the flight, the figures): {}
 
 Compressed model (SOG, for the web viewer): {}
 Trained model (3DGS PLY inside model.tar.gz): {}
@@ -564,6 +567,45 @@ def _report_states(next_state: str) -> dict[str, Any]:
     }
 
 
+def _publish_site_states(next_state: str) -> dict[str, Any]:
+    """The results page, written by a Lambda (spaceport_orchestration.site.publish_s3). A job
+    whose page cannot be written still succeeds; its message says the page is missing."""
+    return {
+        "PublishSite": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": _sub("PublishSiteFunctionArn"),
+                "Payload": {"bucket": _sub("ArtifactBucket"), "job_id.$": "$$.Execution.Name"},
+            },
+            "ResultSelector": {"url.$": "$.Payload.url"},
+            "ResultPath": "$.site",
+            "Retry": [
+                {
+                    "ErrorEquals": [
+                        "Lambda.ServiceException",
+                        "Lambda.TooManyRequestsException",
+                        "Lambda.SdkClientException",
+                    ],
+                    "IntervalSeconds": 2,
+                    "MaxAttempts": 3,
+                    "BackoffRate": 2.0,
+                }
+            ],
+            "Catch": [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.site_error", "Next": "NoSite"}
+            ],
+            "Next": next_state,
+        },
+        "NoSite": {
+            "Type": "Pass",
+            "Result": {"url": "not written (see the execution's PublishSite step)"},
+            "ResultPath": "$.site",
+            "Next": next_state,
+        },
+    }
+
+
 def build_definition(policy: RetryPolicy | None = None) -> dict[str, Any]:
     """The state machine's ASL definition, with `${Name}` definition substitutions."""
     policy = policy or RetryPolicy()
@@ -571,12 +613,14 @@ def build_definition(policy: RetryPolicy | None = None) -> dict[str, Any]:
         "Configure": _configure(),
         **_stage_states(policy),
         **_report_states("HasTrainMetrics"),
-        **_psnr_states("NotifySuccess"),
+        **_psnr_states("PublishSite"),
+        **_publish_site_states("NotifySuccess"),
         "NotifySuccess": _notify(
             "States.Format('Spaceport job {} finished', $$.Execution.Name)",
             _format(
                 SUCCESS_MESSAGE,
                 "$$.Execution.Name",
+                "$.site.url",
                 "$.job.sog",
                 "$.train.ModelArtifacts.S3ModelArtifacts",
                 "$.job.prefix",

@@ -28,7 +28,7 @@ from aws_cdk.assertions import Match, Template
 from spaceport_infra.app import STACK_NAME, build_app
 from spaceport_infra.config import PipelineConfig
 from spaceport_infra.lambda_bundle import HANDLER_FILE, bundle_start_job
-from spaceport_infra.stack import START_JOB_HANDLER
+from spaceport_infra.stack import PUBLISH_SITE_HANDLER, START_JOB_HANDLER
 from spaceport_orchestration.statemachine import placeholders as asl_placeholders
 
 # Actions AWS does not let a policy scope to a resource, so `Resource: "*"` is the only form.
@@ -103,7 +103,8 @@ def test_every_pipeline_resource_is_in_the_template(template: Template) -> None:
         ("AWS::ECR::Repository", 3),
         ("AWS::StepFunctions::StateMachine", 1),
         ("AWS::SNS::Topic", 1),
-        ("AWS::Lambda::Function", 1),
+        ("AWS::Lambda::Function", 2),  # start-job, publish-site
+        ("AWS::CloudFront::Distribution", 1),
         ("AWS::ApiGateway::RestApi", 1),
         ("AWS::CloudWatch::Alarm", 1),
     ]:
@@ -235,17 +236,27 @@ def test_state_machine_may_touch_only_its_own_sagemaker_jobs(resources: dict[str
     assert [s["Resource"] for s in publish] == [{"Ref": topic}]
 
 
-def test_start_job_lambda_may_only_start_this_state_machine(resources: dict[str, Any]) -> None:
-    (function,) = _of_type(resources, "AWS::Lambda::Function").values()
-    props = function["Properties"]
-    assert props["Handler"] == START_JOB_HANDLER
-    role = props["Role"]["Fn::GetAtt"][0]
+def _function(resources: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (name, f["Properties"])
+        for name, f in _of_type(resources, "AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"] == handler
+    ]
+    return found
+
+
+def _role_statements(resources: dict[str, Any], role: str) -> list[dict[str, Any]]:
     policies = [
         r
         for r in _of_type(resources, "AWS::IAM::Policy").values()
         if {"Ref": role} in r["Properties"]["Roles"]
     ]
-    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    return [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_start_job_lambda_may_only_start_this_state_machine(resources: dict[str, Any]) -> None:
+    _, props = _function(resources, START_JOB_HANDLER)
+    statements = _role_statements(resources, props["Role"]["Fn::GetAtt"][0])
     actions = {a for s in statements for a in _as_list(s["Action"])}
     assert actions == {
         "states:StartExecution",
@@ -265,6 +276,63 @@ def test_start_job_lambda_may_only_start_this_state_machine(resources: dict[str,
     assert subscribe["Resource"] == {"Ref": topic}
     env = props["Environment"]["Variables"]
     assert set(env) == {"SPACEPORT_BUCKET", "SPACEPORT_STATE_MACHINE_ARN", "SPACEPORT_TOPIC_ARN"}
+
+
+def test_results_pages_come_from_the_private_bucket_through_cloudfront(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    (name, distribution) = next(iter(_of_type(resources, "AWS::CloudFront::Distribution").items()))
+    config = distribution["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["OriginPath"] == "/jobs"  # nothing outside jobs/ (uploads, intermediate)
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    assert "OriginAccessControlId" in origin
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert config["DefaultCacheBehavior"]["AllowedMethods"] == ["GET", "HEAD"]
+    template.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
+    template.has_resource_properties(
+        "AWS::CloudFront::OriginAccessControl",
+        {"OriginAccessControlConfig": Match.object_like({"SigningBehavior": "always"})},
+    )
+    # the bucket lets this distribution read, and nobody else: it stays private
+    (policy,) = _of_type(resources, "AWS::S3::BucketPolicy").values()
+    (read,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    ]
+    assert _as_list(read["Action"]) == ["s3:GetObject"] and read["Effect"] == "Allow"
+    source = json.dumps(read["Condition"]["StringEquals"]["AWS:SourceArn"])
+    assert name in source
+
+
+def test_publish_site_lambda_reads_jobs_and_writes_only_their_site_folders(
+    resources: dict[str, Any],
+) -> None:
+    function, props = _function(resources, PUBLISH_SITE_HANDLER)
+    statements = _role_statements(resources, props["Role"]["Fn::GetAtt"][0])
+    by_action = {a: s for s in statements for a in _as_list(s["Action"])}
+    assert set(by_action) == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    assert "jobs/*/site/*" in json.dumps(by_action["s3:PutObject"]["Resource"])
+    assert by_action["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["jobs/*"]}}
+    env = props["Environment"]["Variables"]
+    assert set(env) == {"SPACEPORT_SITE_URL", "SPACEPORT_SITE_ORIGIN_PATH"}
+    assert env["SPACEPORT_SITE_ORIGIN_PATH"] == "jobs/"
+    # the state machine may invoke it, and no other function
+    (machine,) = _of_type(resources, "AWS::StepFunctions::StateMachine").values()
+    machine_statements = _role_statements(
+        resources, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    )
+    invoke = [s for s in machine_statements if "lambda:InvokeFunction" in _as_list(s["Action"])]
+    assert invoke and all(function in json.dumps(s["Resource"]) for s in invoke)
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["PublishSiteFunctionArn"] == {"Fn::GetAtt": [function, "Arn"]}
 
 
 def test_state_machine_comes_from_the_committed_definition(resources: dict[str, Any]) -> None:

@@ -107,10 +107,12 @@ def test_the_job_gets_its_page_beside_its_outputs(s3, tmp_path):
 
 
 def test_the_handler_returns_the_page_address(s3, monkeypatch):
-    monkeypatch.setenv("SPACEPORT_SITE_URL", "https://d123.cloudfront.net/")
     monkeypatch.setattr(boto3, "client", lambda service, **_: s3)
+    key = f"jobs/{JOB}/site/index.html"
     result = publish_s3.handler({"bucket": BUCKET, "job_id": JOB})
-    assert result == {
-        "key": f"jobs/{JOB}/site/index.html",
-        "url": f"https://d123.cloudfront.net/jobs/{JOB}/site/index.html",
-    }
+    assert result == {"key": key, "url": f"s3://{BUCKET}/{key}"}
+    # through the stack's distribution, whose origin path is the bucket's jobs/ prefix
+    monkeypatch.setenv("SPACEPORT_SITE_URL", "https://d123.cloudfront.net/")
+    monkeypatch.setenv("SPACEPORT_SITE_ORIGIN_PATH", "jobs/")
+    result = publish_s3.handler({"bucket": BUCKET, "job_id": JOB})
+    assert result["url"] == f"https://d123.cloudfront.net/{JOB}/site/index.html"

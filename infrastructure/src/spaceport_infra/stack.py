@@ -3,7 +3,9 @@
     API Gateway POST /start-job ──> start-job Lambda ──> Step Functions state machine
       (IAM or API-key auth,          (checks the job's       sfm (Processing) → train (Training)
        throttled)                     photos, starts a run)  → compress (Processing) → SNS e-mail
-    S3 bucket: jobs/<job>/{images,sfm,train,compress}/ and intermediate/ (expires)
+    S3 bucket: jobs/<job>/{images,sfm,train,compress,site}/ and intermediate/ (expires)
+    PublishSite Lambda: jobs/<job>/site/, the results page; CloudFront serves jobs/ from the
+      private bucket through an origin access control (anyone with a job's link can view it)
     ECR: <prefix>-sfm, <prefix>-train, <prefix>-compress      CloudWatch: logs, failed-run alarm
 
 Every role is scoped to this stack's resources; the only `Resource: "*"` statements are the
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecr as ecr
@@ -34,6 +38,7 @@ from spaceport_orchestration.stages import PIPELINE, STAGES
 from spaceport_orchestration.statemachine import substitution_values
 
 START_JOB_HANDLER = "spaceport_orchestration.start_job_api.handler"
+PUBLISH_SITE_HANDLER = "spaceport_orchestration.site.publish_s3.handler"
 # Managed rules Step Functions creates for `.sync` SageMaker tasks (fixed names, AWS-documented).
 SYNC_RULES = (
     "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
@@ -73,6 +78,8 @@ class SpaceportStack(cdk.Stack):
         self.topic.add_subscription(subs.EmailSubscription(operator_email.value_as_string))
 
         self.sagemaker_role = self._sagemaker_role()
+        self.site = self._site_distribution()
+        self.publish_site = self._publish_site_function(lambda_code_dir)
         self.state_machine = self._state_machine()
         self.start_job = self._start_job_function(lambda_code_dir)
         self.api = self._api()
@@ -84,6 +91,7 @@ class SpaceportStack(cdk.Stack):
             ("NotificationTopicArn", self.topic.topic_arn),
             ("SageMakerRoleArn", self.sagemaker_role.role_arn),
             ("StartJobUrl", self.api.url_for_path("/start-job")),
+            ("SiteUrl", f"https://{self.site.distribution_domain_name}/"),
             *[
                 (
                     f"{info.state}ImageUri",
@@ -244,6 +252,7 @@ class SpaceportStack(cdk.Stack):
             "ArtifactBucket": self.bucket.bucket_name,
             "SageMakerRoleArn": self.sagemaker_role.role_arn,
             "NotificationTopicArn": self.topic.topic_arn,
+            "PublishSiteFunctionArn": self.publish_site.function_arn,
         }
         for info in PIPELINE:
             repo = self.repositories[info.name]
@@ -316,6 +325,7 @@ class SpaceportStack(cdk.Stack):
             )
         )
         self.topic.grant_publish(role)
+        self.publish_site.grant_invoke(role)  # PublishSite: the results page
 
         log_group = logs.LogGroup(
             self,
@@ -339,6 +349,78 @@ class SpaceportStack(cdk.Stack):
             tracing_enabled=False,
         )
         return machine
+
+    # --- the results pages --------------------------------------------------------------------
+
+    def _site_distribution(self) -> cloudfront.Distribution:
+        """HTTPS in front of the bucket's jobs/ prefix (the origin path): the bucket stays
+        private, CloudFront reads it through an origin access control (SigV4)."""
+        origin = origins.S3BucketOrigin.with_origin_access_control(
+            self.bucket,
+            origin_path="/" + self.config.jobs_prefix.strip("/"),
+            origin_access_levels=[cloudfront.AccessLevel.READ],
+        )
+        return cloudfront.Distribution(
+            self,
+            "Site",
+            comment="Spaceport results pages (jobs/<id>/site/index.html)",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origin,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+            ),
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+        )
+
+    def _publish_site_function(self, code_dir: Path) -> lambda_.Function:
+        config = self.config
+        log_group = logs.LogGroup(
+            self,
+            "PublishSiteLogs",
+            retention=_retention(config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            "PublishSiteRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Spaceport results page: read a job's outputs, write its site/ folder",
+        )
+        jobs = config.jobs_prefix
+        for sid, actions, resources in [
+            ("OwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.log_group_arn]),
+            ("ReadJobOutputs", ["s3:GetObject"], [self.bucket.arn_for_objects(f"{jobs}*")]),
+            ("WriteJobSite", ["s3:PutObject"], [self.bucket.arn_for_objects(f"{jobs}*/site/*")]),
+        ]:
+            role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListJobOutputs",  # the training job's name is found by listing
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{jobs}*"]}},
+            )
+        )
+        return lambda_.Function(
+            self,
+            "PublishSite",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=PUBLISH_SITE_HANDLER,
+            code=lambda_.Code.from_asset(str(code_dir)),
+            role=role,
+            log_group=log_group,
+            timeout=cdk.Duration.minutes(5),
+            memory_size=1024,
+            ephemeral_storage_size=cdk.Size.gibibytes(4),  # model.tar.gz is read through /tmp
+            tracing=lambda_.Tracing.DISABLED,
+            environment={
+                "SPACEPORT_SITE_URL": f"https://{self.site.distribution_domain_name}",
+                "SPACEPORT_SITE_ORIGIN_PATH": jobs,
+            },
+        )
 
     # --- /start-job ------------------------------------------------------------------------------
 

@@ -126,11 +126,15 @@ def publish_job(s3, bucket: str, job_id: str, workdir: Path) -> str:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """The PublishSite Lambda: {"bucket", "job_id"} -> {"key", "url"} (url: SPACEPORT_SITE_URL
-    + key, the CloudFront distribution's address)."""
+    """The PublishSite Lambda: {"bucket", "job_id"} -> {"key", "url"}. The url is the page
+    through the distribution, SPACEPORT_SITE_URL, whose origin path is the bucket prefix
+    SPACEPORT_SITE_ORIGIN_PATH (jobs/); without them, s3://bucket/key."""
     import boto3
 
     with tempfile.TemporaryDirectory(prefix="spaceport-site-") as tmp:
         key = publish_job(boto3.client("s3"), event["bucket"], event["job_id"], Path(tmp))
     base = os.environ.get("SPACEPORT_SITE_URL", "").rstrip("/")
-    return {"key": key, "url": f"{base}/{key}" if base else key}
+    if not base:
+        return {"key": key, "url": f"s3://{event['bucket']}/{key}"}
+    path = key.removeprefix(os.environ.get("SPACEPORT_SITE_ORIGIN_PATH", ""))
+    return {"key": key, "url": f"{base}/{path}"}

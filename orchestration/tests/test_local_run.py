@@ -141,6 +141,10 @@ def test_cli_run_and_its_error_exit(tmp_path, images, monkeypatch, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "held-out PSNR" in printed and "27.25 dB" in printed
+    # the run's top level, and how to open its page
+    assert f"results page: {out / 'site' / 'index.html'}" in printed
+    assert f"spaceport view {out}" in printed
+    assert {"scene.sog", "summary.json", "site"} <= {p.name for p in out.iterdir()}
     code = cli.main(["run", str(images), "--out", str(out), "--redo", "--sfm-set", "fail=true"])
     assert code == 1
     assert "The sfm stage failed: The fake sfm stage was told to fail" in capsys.readouterr().err

@@ -123,19 +123,26 @@ def _cmd_synth(args: argparse.Namespace, console: Console) -> int:
     return int(synth_main(synth_args) or 0)
 
 
-def _run(images: Path, out: Path, settings, redo: bool, console: Console) -> int:
+def _open_hint(page: Path, out: Path, console: Console) -> None:
+    console.print(f"results page: {page}", highlight=False)
+    console.print(f"  open it in a browser, or serve it: spaceport view {out}", highlight=False)
+
+
+def _run(images: Path, out: Path, settings, redo: bool, console: Console) -> Path:
+    """Run the chain and write OUT's top level; returns the results page."""
     started = time.perf_counter()
     with RichProgress(console) as view:
         summary = run_local(images, out, settings=settings, redo=redo, view=view)
     page = publish_local(out, summary)
     print_summary(summary, console)
     console.print(f"total wall time: {time.perf_counter() - started:.1f} s")
-    console.print(f"results page: {page} (open it, or: spaceport view {out})", highlight=False)
-    return 0
+    return page
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    return _run(args.images, args.out, _stage_settings(args), args.redo, console)
+    page = _run(args.images, args.out, _stage_settings(args), args.redo, console)
+    _open_hint(page, args.out, console)
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
@@ -150,9 +157,10 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
             return code
     settings = _stage_settings(args)
     settings["train"] = {**DEMO_TRAIN_SETTINGS, **settings["train"]}
-    code = _run(images, args.out / "run", settings, args.redo, console)
+    page = _run(images, args.out / "run", settings, args.redo, console)
     console.print(f"demo total (survey + run): {time.perf_counter() - started:.1f} s")
-    return code
+    _open_hint(page, args.out / "run", console)
+    return 0
 
 
 def _cmd_view(args: argparse.Namespace, console: Console) -> int:

@@ -40,6 +40,7 @@ from unittest import mock
 
 import boto3
 import botocore.session
+from aws_requests import SAGEMAKER_KEY, RequestLog
 from botocore.exceptions import ClientError
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker.exceptions import ValidationError
@@ -239,6 +240,7 @@ class SageMakerEmulator:
     region: str = "us-east-1"
     env: Mapping[str, str] = field(default_factory=dict)
     throttle: dict[str, int] = field(default_factory=dict)  # job-name part -> failures to give
+    requests: RequestLog | None = None  # records what each job does with the execution role
     jobs: list[JobRecord] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -312,6 +314,10 @@ class SageMakerEmulator:
             job.secondary_status = "Training"
         record = JobRecord(name=name, kind=kind, request=request, root=self.work_root / name)
         self.jobs.append(record)
+        if self.requests is not None:
+            spec = request.get("app_specification") or request["algorithm_specification"]
+            image = spec.get("ImageUri") or spec["TrainingImage"]
+            self.requests.sagemaker_job_started(kind, name, image)
         thread = threading.Thread(target=self._run, args=(job, record), daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -319,7 +325,13 @@ class SageMakerEmulator:
     # ---- the job's life ----------------------------------------------------------------------
 
     def _s3(self):
-        return boto3.client("s3", region_name=self.region)
+        # SageMaker's own S3 reads and writes are the execution role's (aws_requests.py).
+        return boto3.client(
+            "s3",
+            region_name=self.region,
+            aws_access_key_id=SAGEMAKER_KEY,
+            aws_secret_access_key="testing",
+        )
 
     def _local(self, root: Path, container_path: str) -> Path:
         relative = PurePosixPath(container_path).relative_to(ML_ROOT)

@@ -46,7 +46,11 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         assert done["status"] == "SUCCEEDED", done
 
         names = [job.name for job in pipeline.emulator.jobs]
-        assert names == ["job-ok-sfm-0", "job-ok-train-0", "job-ok-compress-0"]
+        assert names == [
+            "spaceport-job-ok-sfm-0",
+            "spaceport-job-ok-train-0",
+            "spaceport-job-ok-compress-0",
+        ]
         # the training job got its settings as hyperparameters and ran `<image> train`
         train = pipeline.emulator.jobs[1]
         assert json.loads((train.root / "input/config/hyperparameters.json").read_text()) == {
@@ -55,7 +59,7 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         assert "metric step=40" in train.log
 
         # SageMaker's hand-offs: model.tar.gz packed from /opt/ml/model, the .sog uploaded
-        model_key = "jobs/job-ok/train/job-ok-train-0/output/model.tar.gz"
+        model_key = "jobs/job-ok/train/spaceport-job-ok-train-0/output/model.tar.gz"
         body = pipeline.s3.get_object(Bucket=BUCKET, Key=model_key)["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(body)) as tar:
             assert {"scene.ply", "report.json"} <= set(tar.getnames())
@@ -116,7 +120,11 @@ def test_throttling_is_retried_under_a_new_job_name(tmp_path):
         done = pipeline.wait(started.execution_arn)
         assert done["status"] == "SUCCEEDED", done
         names = [job.name for job in pipeline.emulator.jobs]
-        assert names == ["job-throttled-sfm-1", "job-throttled-train-0", "job-throttled-compress-2"]
+        assert names == [
+            "spaceport-job-throttled-sfm-1",
+            "spaceport-job-throttled-train-0",
+            "spaceport-job-throttled-compress-2",
+        ]
         failures = [
             e["taskFailedEventDetails"]["error"]
             for e in pipeline.history(started.execution_arn)

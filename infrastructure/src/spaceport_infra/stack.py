@@ -30,6 +30,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from spaceport_infra.config import PipelineConfig
+from spaceport_orchestration.naming import job_resource
 from spaceport_orchestration.stages import PIPELINE, STAGES
 from spaceport_orchestration.statemachine import substitution_values
 
@@ -244,6 +245,7 @@ class SpaceportStack(cdk.Stack):
             "ArtifactBucket": self.bucket.bucket_name,
             "SageMakerRoleArn": self.sagemaker_role.role_arn,
             "NotificationTopicArn": self.topic.topic_arn,
+            "JobNamePrefix": config.name_prefix,
         }
         for info in PIPELINE:
             repo = self.repositories[info.name]
@@ -271,8 +273,10 @@ class SpaceportStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
             description="Spaceport pipeline: run the stage jobs, read reports, notify",
         )
+        # The names the state machine gives its jobs (orchestration's naming.py).
         job_arns = [
-            self._arn("sagemaker", f"{kind}-job/{prefix}-*") for kind in ("processing", "training")
+            self._arn("sagemaker", job_resource(prefix, kind))
+            for kind in sorted({info.kind for info in PIPELINE})
         ]
         role.add_to_policy(
             iam.PolicyStatement(

@@ -17,7 +17,8 @@ Two kinds of parameters:
   `train_hyperparameters` as a map of strings).
 
 Every S3 location lives under one job prefix `s3://${ArtifactBucket}/jobs/<execution name>/`;
-SageMaker job names are `<execution name>-<stage>-<retry count>`, unique per execution and retry.
+SageMaker job names are `<prefix>-<execution name>-<stage>-<retry count>` (naming.py), unique per
+execution and retry, and matched by the IAM patterns the CDK stack grants.
 The success and failure messages are published to `${NotificationTopicArn}` with a message
 attribute `email`: the submitter subscribes the user's address with a filter policy on it, so each
 user gets the messages of their own jobs (and the operator, subscribed without a filter, all).
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spaceport_orchestration.naming import DEFAULT_PREFIX, job_name_template
 from spaceport_orchestration.stages import PIPELINE, StageInfo, upstream
 from spaceport_shared.contract import DEFAULT_ML_ROOT, SOG_NAME, ProcessingPaths, TrainingPaths
 from spaceport_shared.metrics import TRAINING_METRICS, metric_definitions
@@ -56,6 +58,7 @@ SUBSTITUTIONS: dict[str, str | None] = {
     "ArtifactBucket": None,
     "SageMakerRoleArn": None,
     "NotificationTopicArn": None,
+    "JobNamePrefix": DEFAULT_PREFIX,  # SageMaker job names start with it (naming.py)
     **{name: value for info in PIPELINE for name, value in _stage_substitutions(info).items()},
 }
 
@@ -108,7 +111,8 @@ def _intermediate_prefix(part: str) -> str:
 
 
 def _job_name(stage: str) -> str:
-    return f"States.Format('{{}}-{stage}-{{}}', $$.Execution.Name, $$.State.RetryCount)"
+    template = job_name_template(_sub("JobNamePrefix"), stage)
+    return f"States.Format('{template}', $$.Execution.Name, $$.State.RetryCount)"
 
 
 def _s3_input(name: str, uri_path: str, local_path: str) -> dict[str, Any]:

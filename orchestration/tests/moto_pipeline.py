@@ -108,6 +108,7 @@ def moto_pipeline(
     env: Mapping[str, str] | None = None,
     throttle: dict[str, int] | None = None,
     substitutions: Mapping[str, str] | None = None,
+    **emulator_options: Any,  # capacity, interrupt, tamper: see SageMakerEmulator
 ) -> Iterator[MotoPipeline]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3", region_name=REGION)
@@ -153,6 +154,7 @@ def moto_pipeline(
             env=env or {},
             throttle=dict(throttle or {}),
             requests=requests,
+            **emulator_options,
         )
         with emulator.install(), requests.recording():
             yield MotoPipeline(emulator, arn, topic_arn, queue_url, role_arn, requests)

@@ -74,6 +74,11 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         text = message["Message"]
         assert f"s3://{BUCKET}/jobs/job-ok/compress/scene.sog" in text
         assert f"s3://{BUCKET}/{model_key}" in text
+        assert "Location: latitude 55.7125, longitude 13.221 (WGS84)" in text
+        georeference = f"s3://{BUCKET}/jobs/job-ok/compress/georeference.json"
+        assert f"Georeference (origin, frame, fit): {georeference}" in text
+        copied = pipeline.s3.get_object(Bucket=BUCKET, Key=georeference.split("/", 3)[3])
+        assert json.loads(copied["Body"].read())["origin"]["lat"] == 55.7125  # the sfm's file
         assert "Images registered: 4 of 5" in text
         assert "Held-out PSNR: 27.25 dB" in text
         assert "(ratio " in text
@@ -81,6 +86,8 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         status = _status(pipeline, "job-ok")
         assert status.state == "SUCCEEDED"
         assert status.results["sog"] == f"s3://{BUCKET}/jobs/job-ok/compress/scene.sog"
+        assert status.results["georeference"] == georeference
+        assert status.results["location"].startswith("latitude 55.7125, longitude 13.221")
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,8 @@ from spaceport_infra.config import PipelineConfig
 from spaceport_orchestration.naming import job_resource
 from spaceport_orchestration.stages import PIPELINE, STAGES
 from spaceport_orchestration.statemachine import substitution_values
+from spaceport_shared.contract import GEOREFERENCE_NAME
+from spaceport_shared.report import REPORT_NAME
 
 START_JOB_HANDLER = "spaceport_orchestration.start_job_api.handler"
 # Managed rules Step Functions creates for `.sync` SageMaker tasks (fixed names, AWS-documented).
@@ -311,11 +313,23 @@ class SpaceportStack(cdk.Stack):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadStageReports",
+                sid="ReadStageReports",  # the reports, and the georeference it copies
                 actions=["s3:GetObject"],
                 resources=[
-                    self.bucket.arn_for_objects(f"{p}*/report.json")
+                    self.bucket.arn_for_objects(f"{p}*/{name}")
                     for p in config.job_data_prefixes
+                    for name in (REPORT_NAME, GEOREFERENCE_NAME)
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PlaceGeoreference",  # georeference.json beside the final .sog
+                actions=["s3:PutObject"],
+                resources=[
+                    self.bucket.arn_for_objects(
+                        f"{config.jobs_prefix}*/{PIPELINE[-1].name}/{GEOREFERENCE_NAME}"
+                    )
                 ],
             )
         )

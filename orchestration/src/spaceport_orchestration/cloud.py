@@ -206,6 +206,8 @@ def job_status(
         status.stage = None
         status.results = {
             "sog": output["job"]["sog"],
+            "georeference": output["job"]["georeference"],
+            "location": output["location"]["text"],
             "model": output["train"]["ModelArtifacts"]["S3ModelArtifacts"],
             "outputs": output["job"]["prefix"] + "/",
         }

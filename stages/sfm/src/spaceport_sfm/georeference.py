@@ -281,7 +281,8 @@ def judge(geo: Georeference, max_error_m: float) -> Verdict:
         warnings.append(
             f"the GPS altitude drifts by {geo.altitude_drift_m:+.1f} m along the flight "
             f"(scatter {geo.altitude_scatter_m:.1f} m) where the photos show none: heights and "
-            "level come from the photos, the GPS altitude only sets the mean height"
+            "level come from the photos, the GPS altitude only sets the height where the "
+            "flight began"
         )
     if geo.ground_tilt_deg is not None and geo.ground_tilt_deg > _TILT_WARNING_DEG:
         warnings.append(

@@ -34,7 +34,9 @@ _MIN_AXIS_CONCENTRATION = 0.9
 _MAX_GROUND_TO_AXIS_DEG = 25.0
 # Horizontal noise floor (metres): survey-grade fixes are not trusted below it.
 _MIN_SIGMA_H_M = 0.3
-_MIN_OUTLIER_M = 2.0  # never call a fix an outlier closer than this
+# Never call a fix an outlier closer than this: GPS noise correlated along the flight is partly
+# absorbed by the alignment, so the residuals understate it.
+_MIN_OUTLIER_M = 5.0
 _OUTLIER_SIGMAS = 4.0  # ... or within this many standard deviations of the horizontal noise
 # GPS altitude is trusted while its drift along the flight stays within this many horizontal
 # standard deviations (vertical GNSS error is ~1.5-2x the horizontal) or _MIN_DRIFT_M.
@@ -42,6 +44,8 @@ _DRIFT_SIGMAS = 4.0
 _MIN_DRIFT_M = 5.0
 _VERTICAL_TO_HORIZONTAL = 2.0  # vertical prior deviation of a trusted altitude, in sigma_h
 _RANSAC_PAIRS = 400
+_NADIR_DEG = 20.0  # views within this of the mean viewing direction count as nadir
+_MIN_GIMBAL_SD_RAD = math.radians(0.5)  # a gimbal holds the vertical no better than this
 _MEDIAN_NORM_2D = math.sqrt(2.0 * math.log(2.0))  # median |r| of a 2D unit Gaussian
 
 
@@ -62,10 +66,16 @@ class GpsAssessment:
     altitude_scatter_m: float  # robust deviation of GPS altitude about that trend
 
 
+@dataclass(frozen=True)
+class PhotoVertical:
+    up: np.ndarray  # [3] unit vector, model frame
+    sd_rad: float  # its standard error: the nadir views' spread over sqrt(their number)
+
+
 def photo_up(
     axes: np.ndarray,  # [N, 3] viewing directions (camera +z) in the model frame
     points: np.ndarray,  # [P, 3] sparse points in the model frame
-) -> np.ndarray | None:
+) -> PhotoVertical | None:
     """The up direction in the model frame as a nadir survey's photos show it, else None."""
     mean = axes.mean(axis=0)
     if np.linalg.norm(mean) < _MIN_AXIS_CONCENTRATION or len(points) < 10:
@@ -75,7 +85,13 @@ def photo_up(
     normal = np.linalg.svd(centred, full_matrices=False)[2][-1]
     if abs(normal @ down) < math.cos(math.radians(_MAX_GROUND_TO_AXIS_DEG)):
         return None
-    return -down
+    angles = np.arccos(np.clip(axes @ down, -1.0, 1.0))
+    nadir = angles < math.radians(_NADIR_DEG)  # obliques say little about the vertical
+    down = axes[nadir].mean(axis=0)
+    down /= np.linalg.norm(down)
+    spread = np.arccos(np.clip(axes[nadir] @ down, -1.0, 1.0))
+    sd = max(float(np.sqrt(np.mean(spread**2))), _MIN_GIMBAL_SD_RAD) / math.sqrt(nadir.sum())
+    return PhotoVertical(-down, sd)
 
 
 def rotation_to_up(up: np.ndarray) -> np.ndarray:
@@ -185,7 +201,8 @@ def assess_gps(
     max_error_m: float,
 ) -> GpsAssessment | None:
     """The alignment, priors and quality figures; None when no similarity fits the fixes."""
-    up = photo_up(axes, points)
+    vertical = photo_up(axes, points)
+    up = vertical.up if vertical is not None else None
     fit = _levelled_fit(centres, up, enu, max_error_m) if up is not None else None
     fit = fit or _gps_fit(centres, enu, max_error_m)
     if fit is None:
@@ -213,9 +230,16 @@ def assess_gps(
         trusted = has_altitude  # the fit took its vertical from it: nothing to judge it by
 
     priors = enu.copy()
-    if trusted:
-        sigma_v = max(_VERTICAL_TO_HORIZONTAL * sigma_h, scatter)
-    else:
+    sigma_v = max(_VERTICAL_TO_HORIZONTAL * sigma_h, scatter)
+    # a trusted GPS altitude levels the model only where it does so better than the photos:
+    # its tilt error is about sigma_v over the flight's horizontal extent and sqrt(N)
+    extent = float(np.sqrt(np.mean(np.sum((enu[:, :2] - enu[:, :2].mean(0)) ** 2, axis=1))))
+    gps_tilt_sd = sigma_v / max(extent, 1e-6) / math.sqrt(use.sum())
+    level_by_gps = trusted and (vertical is None or gps_tilt_sd < vertical.sd_rad)
+    if trusted and not level_by_gps:  # the photos' heights at the GPS altitude's level
+        priors[:, 2] = model_enu[:, 2]
+        sigma_v = sigma_h
+    elif not trusted:
         # the heights the photos show, at the level of the GPS altitude where its drift began
         # (the first photo: the trend's intercept), where it is nearest the truth
         if up is not None:
@@ -233,7 +257,7 @@ def assess_gps(
         sigma_v_m=float(sigma_v),
         inliers=inliers,
         outlier_m=float(outlier_m),
-        vertical_source="photos" if up is not None else "GPS altitude",
+        vertical_source="GPS altitude" if level_by_gps or up is None else "photos",
         altitude_trusted=bool(trusted),
         altitude_drift_m=drift,
         altitude_offset_m=offset,

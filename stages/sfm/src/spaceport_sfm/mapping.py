@@ -6,6 +6,12 @@ handheld baselines may not offer), the global pipeline, which solves all rotatio
 at once, gets a try and the model holding more images wins. When the winner's refined focal
 length leaves its EXIF prior by more than `max_focal_change` (weak overlap: see
 `intrinsics.py`), its mapper runs again with the focal held at the prior.
+
+GPS enters after mapping (`prior_adjustment.py`), not inside the incremental mapper: with
+`use_prior_position`, pycolmap 4.2.1 aligns the model to the priors before every global bundle
+adjustment by a RANSAC whose trial limit the pipeline options do not expose; on garfield (a
+model that disagrees with its GPS) one such adjustment ran for minutes and mapping did not end
+in 15 minutes, against 82 s without priors.
 """
 
 from __future__ import annotations

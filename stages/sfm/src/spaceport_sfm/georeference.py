@@ -134,7 +134,23 @@ class GpsAlignment:
     target: np.ndarray  # [N, 3] their fixes, ENU metres
     has_altitude: bool
     gps: GpsAssessment
-    priors: list[pycolmap.PosePrior]  # one per inlying fix
+
+    def priors(
+        self, model: pycolmap.Reconstruction, keep: np.ndarray, sigma_h_m: float
+    ) -> list[pycolmap.PosePrior]:
+        """Position priors of the fixes where `keep` [N] holds, horizontal deviation
+        `sigma_h_m`, vertical as assessed."""
+        by_name = {img.name: img for img in model.images.values()}
+        return [
+            _prior(by_name[name], position, sigma_h_m, self.gps.sigma_v_m)
+            for name, position, ok in zip(self.names, self.gps.prior_positions, keep, strict=True)
+            if ok
+        ]
+
+    def horizontal_residuals(self, model: pycolmap.Reconstruction) -> np.ndarray:  # [N] metres
+        by_name = {img.name: img for img in model.images.values()}
+        centres = np.array([by_name[n].projection_center() for n in self.names])
+        return np.linalg.norm(centres[:, :2] - self.target[:, :2], axis=1)
 
 
 def align_to_gps(
@@ -171,17 +187,15 @@ def align_to_gps(
     model.transform(
         pycolmap.Sim3d(found.scale, pycolmap.Rotation3d(found.rotation), found.translation)
     )
-    priors = [
-        _prior(img, position, found.sigma_h_m, found.sigma_v_m)
-        for img, position, inlier in zip(images, found.prior_positions, found.inliers, strict=True)
-        if inlier
-    ]
     names = [img.name for img in images]
-    return GpsAlignment(origin, origin_rule, names, target, has_altitude, found, priors), ""
+    return GpsAlignment(origin, origin_rule, names, target, has_altitude, found), ""
 
 
-def measure_georeference(model: pycolmap.Reconstruction, alignment: GpsAlignment) -> Georeference:
-    """How well the (adjusted) model in ENU metres agrees with the GPS."""
+def measure_georeference(
+    model: pycolmap.Reconstruction, alignment: GpsAlignment, inliers: np.ndarray
+) -> Georeference:
+    """How well the (adjusted) model in ENU metres agrees with the GPS; `inliers` [N]: the
+    fixes within the outlier distance after the adjustment."""
     by_name = {img.name: img for img in model.images.values()}
     error = np.array([by_name[n].projection_center() for n in alignment.names]) - alignment.target
     figures = residual_figures(error)
@@ -194,11 +208,11 @@ def measure_georeference(model: pycolmap.Reconstruction, alignment: GpsAlignment
         residual_rms_m=figures.rms_m,
         residual_median_m=figures.median_m,
         images_aligned=len(alignment.names),
-        inliers=int(found.inliers.sum()),
+        inliers=int(inliers.sum()),
         has_altitude=alignment.has_altitude,
         residuals=figures,
         outlier_m=found.outlier_m,
-        outliers=[n for n, ok in zip(alignment.names, found.inliers, strict=True) if not ok],
+        outliers=[n for n, ok in zip(alignment.names, inliers, strict=True) if not ok],
         gps_sigma_h_m=found.sigma_h_m,
         vertical_source=found.vertical_source,
         altitude_trusted=found.altitude_trusted,

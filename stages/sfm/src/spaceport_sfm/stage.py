@@ -137,16 +137,27 @@ def georeference(
     )
     if aligned is None:
         return Alignment(None, why_not, None, focal_figures(model, priors, mapping.focal_held))
-    held = adjust_to_gps(
-        model,
-        aligned.priors,
-        outlier_m=aligned.gps.outlier_m,
-        focal_priors=priors,
-        refine_focal=not mapping.focal_held,
-        max_focal_change=settings.max_focal_change,
-        threads=settings.threads,
-    )
-    geo = measure_georeference(model, aligned)
+    found = aligned.gps
+    held = mapping.focal_held
+    # Two passes. First every fix, loosely and under the robust loss: where the photos alone
+    # bent the model (weak overlap), the fixes straighten it, while a fix far off pulls
+    # little. Then the fixes still beyond the outlier distance are left out.
+    passes = [(np.ones(len(aligned.names), bool), max(found.sigma_h_m, found.outlier_m / 2))]
+    passes.append((None, found.sigma_h_m))
+    for keep, sigma_h in passes:
+        if keep is None:
+            keep = aligned.horizontal_residuals(model) < found.outlier_m
+        held = adjust_to_gps(
+            model,
+            aligned.priors(model, keep, sigma_h),
+            outlier_m=found.outlier_m,
+            focal_priors=priors,
+            refine_focal=not held,
+            max_focal_change=settings.max_focal_change,
+            threads=settings.threads,
+        )
+    inliers = aligned.horizontal_residuals(model) < found.outlier_m
+    geo = measure_georeference(model, aligned, inliers)
     verdict = judge(geo, settings.gps_max_error_m)
     for line in verdict.warnings:
         log.warning("%s", line)

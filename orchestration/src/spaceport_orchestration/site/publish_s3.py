@@ -125,14 +125,17 @@ def publish_job(s3, bucket: str, job_id: str, workdir: Path) -> str:
     return f"{site_prefix}/index.html"
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any = None, s3=None) -> dict[str, Any]:
     """The PublishSite Lambda: {"bucket", "job_id"} -> {"key", "url"}. The url is the page
     through the distribution, SPACEPORT_SITE_URL, whose origin path is the bucket prefix
-    SPACEPORT_SITE_ORIGIN_PATH (jobs/); without them, s3://bucket/key."""
-    import boto3
+    SPACEPORT_SITE_ORIGIN_PATH (jobs/); without them, s3://bucket/key. `s3`: a client to use
+    instead of the runtime's (tests)."""
+    if s3 is None:
+        import boto3
 
+        s3 = boto3.client("s3")
     with tempfile.TemporaryDirectory(prefix="spaceport-site-") as tmp:
-        key = publish_job(boto3.client("s3"), event["bucket"], event["job_id"], Path(tmp))
+        key = publish_job(s3, event["bucket"], event["job_id"], Path(tmp))
     base = os.environ.get("SPACEPORT_SITE_URL", "").rstrip("/")
     if not base:
         return {"key": key, "url": f"s3://{event['bucket']}/{key}"}

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 
 from spaceport_sfm.exif import PhotoExif, focal_px_from_35mm, read_exif
 from spaceport_sfm.inputs import Candidate
+from spaceport_sfm.naming import internal_name
 
 _FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "TIFF": "TIFF"}
 _ORIENTATION = 0x0112
@@ -28,7 +29,7 @@ _JPEG_QUALITY = 95
 
 @dataclass(frozen=True)
 class Photo:
-    name: str  # working image name (posix path, relative); also its COLMAP image name
+    name: str  # safe internal name (naming.py): working image, COLMAP image and output file
     source: str  # the name the user uploaded it under
     width: int  # working image size in pixels, upright
     height: int
@@ -50,10 +51,6 @@ class Skipped:
     reason: str
 
 
-def _working_name(name: str) -> str:
-    return name if name.lower().endswith((".jpg", ".jpeg")) else f"{name}.jpg"
-
-
 def _to_8bit_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit / float greyscale (some TIFFs): stretch to 8 bits rather than clip
@@ -63,7 +60,9 @@ def _to_8bit_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _prepare_one(cand: Candidate, work_dir: Path, max_image_size: int) -> Photo | Skipped:
+def _prepare_one(
+    index: int, cand: Candidate, work_dir: Path, max_image_size: int
+) -> Photo | Skipped:
     try:
         with Image.open(cand.path) as image:
             fmt = _FORMATS.get(image.format or "")
@@ -76,7 +75,7 @@ def _prepare_one(cand: Candidate, work_dir: Path, max_image_size: int) -> Photo 
                 width, height = height, width
             scale = min(1.0, max_image_size / max(width, height))
             out_w, out_h = max(1, round(width * scale)), max(1, round(height * scale))
-            name = _working_name(cand.name)
+            name = internal_name(index, cand.name)
             dest = work_dir / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             upright = orientation in (None, 0, 1)
@@ -116,7 +115,11 @@ def prepare_photos(
     workers = num_threads if num_threads > 0 else None
     # Pillow releases the GIL while decoding, resizing and encoding, so threads scale.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda c: _prepare_one(c, work_dir, max_image_size), candidates))
+        results = list(
+            pool.map(
+                lambda ic: _prepare_one(*ic, work_dir, max_image_size), enumerate(candidates)
+            )
+        )
     photos = [r for r in results if isinstance(r, Photo)]
     skipped = [r for r in results if isinstance(r, Skipped)]
     photos.sort(key=lambda p: (p.exif.taken_at or "~", p.name))

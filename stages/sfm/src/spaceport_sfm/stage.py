@@ -4,6 +4,7 @@ output_dir/
   sparse/0/{cameras,images,points3D,...}.bin   PINHOLE cameras, ENU metres when georeferenced
   images/...                                   undistorted working images
   georeference.json                            origin and fit of the ENU frame
+  image_names.json                             internal image name -> the user's file name
   flight.png                                   camera path over the sparse points
   report.json                                  written last by the runner
 """
@@ -30,6 +31,7 @@ from spaceport_sfm.georeference import (
 from spaceport_sfm.inputs import gather_candidates
 from spaceport_sfm.mapping import reconstruct
 from spaceport_sfm.match import match_pairs
+from spaceport_sfm.naming import NAMES_FILE, write_names
 from spaceport_sfm.pairs import plan_matching
 from spaceport_sfm.photos import Photo, Skipped, prepare_photos
 from spaceport_sfm.settings import SfmSettings
@@ -132,6 +134,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             geo, why_not = georeference(model, gps, settings.origin, settings.gps_max_error_m)
             write_georeference(output_dir / GEOREFERENCE_NAME, geo, why_not)
         _record_georeference(report, geo, why_not)
+        write_names(output_dir / NAMES_FILE, {p.name: p.source for p in photos})
 
         # measured on the distorted model, in working-image pixels, as pycolmap reports it
         report.metrics["points"] = model.num_points3D()

@@ -18,7 +18,7 @@ from spaceport_synth import read_ground_truth
 NAMES = [
     "photo IMG_0001.jpg",  # a space, as a desktop copy makes
     "[DJI] 0002 (copy).JPG",  # brackets and parentheses
-    "quote's \"0003\".jpeg",  # quotes
+    'quote\'s "0003".jpeg',  # quotes
     "fotó 日本 0004.jpg",  # unicode, non-Latin
     "-0005.jpg",  # a leading dash (reads as an option)
     "--help.jpg",

@@ -116,9 +116,7 @@ def prepare_photos(
     # Pillow releases the GIL while decoding, resizing and encoding, so threads scale.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(
-            pool.map(
-                lambda ic: _prepare_one(*ic, work_dir, max_image_size), enumerate(candidates)
-            )
+            pool.map(lambda ic: _prepare_one(*ic, work_dir, max_image_size), enumerate(candidates))
         )
     photos = [r for r in results if isinstance(r, Photo)]
     skipped = [r for r in results if isinstance(r, Skipped)]

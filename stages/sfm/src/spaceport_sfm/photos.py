@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from spaceport_sfm.exif import PhotoExif, focal_px_from_35mm, read_exif
+from spaceport_sfm.exif import PhotoExif, focal_px_from_35mm
+from spaceport_sfm.formats import UnsupportedPhotoError, open_photo
 from spaceport_sfm.inputs import Candidate
 from spaceport_sfm.naming import internal_name
+from spaceport_sfm.twins import split_raw_twins
 
-_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "TIFF": "TIFF"}
-_ORIENTATION = 0x0112
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _JPEG_QUALITY = 95
 
@@ -64,12 +64,9 @@ def _prepare_one(
     index: int, cand: Candidate, work_dir: Path, max_image_size: int
 ) -> Photo | Skipped:
     try:
-        with Image.open(cand.path) as image:
-            fmt = _FORMATS.get(image.format or "")
-            if fmt is None:
-                return Skipped(cand.name, f"not a JPEG, PNG or TIFF photo ({image.format})")
-            info = read_exif(image)
-            orientation = image.getexif().get(_ORIENTATION, 1)
+        with open_photo(cand.path) as opened:
+            image, fmt, orientation = opened.image, opened.kind, opened.orientation
+            info = opened.exif
             width, height = image.size
             if orientation in _ROTATED:
                 width, height = height, width
@@ -92,6 +89,8 @@ def _prepare_one(
                 if frame.size != (out_w, out_h):
                     frame = frame.resize((out_w, out_h), Image.Resampling.LANCZOS)
                 frame.save(dest, "JPEG", quality=_JPEG_QUALITY)
+    except UnsupportedPhotoError as exc:
+        return Skipped(cand.name, str(exc))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return Skipped(cand.name, f"unreadable image ({type(exc).__name__}: {exc})")
     focal = focal_px_from_35mm(info.focal_35mm, out_w, out_h) if info.focal_35mm else None
@@ -112,6 +111,7 @@ def prepare_photos(
 ) -> tuple[list[Photo], list[Skipped]]:
     """Working copies of every readable photo, in capture order (EXIF time, then name)."""
     work_dir.mkdir(parents=True, exist_ok=True)
+    candidates, twins = split_raw_twins(candidates)
     workers = num_threads if num_threads > 0 else None
     # Pillow releases the GIL while decoding, resizing and encoding, so threads scale.
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -120,5 +120,8 @@ def prepare_photos(
         )
     photos = [r for r in results if isinstance(r, Photo)]
     skipped = [r for r in results if isinstance(r, Skipped)]
+    skipped += [
+        Skipped(raw, f"the same shot as {used}, which is used") for raw, used in twins.items()
+    ]
     photos.sort(key=lambda p: (p.exif.taken_at or "~", p.name))
     return photos, skipped

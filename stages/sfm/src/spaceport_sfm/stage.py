@@ -21,6 +21,7 @@ import pycolmap
 from spaceport_sfm import __version__
 from spaceport_sfm.extract import extract_features
 from spaceport_sfm.flight_plot import plot_flight
+from spaceport_sfm.formats import ACCEPTED
 from spaceport_sfm.georeference import (
     GEOREFERENCE_NAME,
     Georeference,
@@ -71,6 +72,13 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             report.warn(f"skipped {skip.name}: {skip.reason}")
         if len(skipped) > _MAX_LISTED_SKIPS:
             report.warn(f"skipped {len(skipped) - _MAX_LISTED_SKIPS} more unreadable files")
+        damaged = [p for p in photos if p.exif.damaged]
+        for photo in damaged[:_MAX_LISTED_SKIPS]:
+            report.warn(
+                f"{photo.source}: its EXIF block is damaged ({photo.exif.damaged}), so its GPS "
+                "position, focal length or capture time may be missing"
+            )
+        report.metrics["images_exif_damaged"] = len(damaged)
         report.metrics["files_total"] = len(candidates)
         report.metrics["images_skipped"] = len(skipped)
         report.metrics["images_total"] = len(photos)
@@ -168,7 +176,7 @@ def _require_enough_photos(photos: list[Photo], skipped: list[Skipped], n_files:
         listed = ", ".join(s.name for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         unusable = f" (skipped: {listed})"
     raise SpaceportError(
-        f"Only {len(photos)} usable photos (JPEG, PNG or TIFF) were found among "
+        f"Only {len(photos)} usable photos ({ACCEPTED}) were found among "
         f"{n_files} files in the input{unusable}; structure-from-motion needs "
         f"at least {MIN_IMAGES} overlapping photos, so upload more."
     )

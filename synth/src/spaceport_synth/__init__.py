@@ -13,19 +13,23 @@ from .ground_truth import GroundTruth, ImageTruth, read_ground_truth
 from .presets import PRESETS, Preset
 from .render import PinholeCamera
 from .survey import DEFAULT_ORIGIN, Survey, generate
+from .video import FlightVideo, VideoFrameTruth, write_flight_video
 
 __all__ = [
     "DEFAULT_ORIGIN",
     "PRESETS",
+    "FlightVideo",
     "GeoOrigin",
     "GroundTruth",
     "ImageTruth",
     "PinholeCamera",
     "Preset",
     "Survey",
+    "VideoFrameTruth",
     "enu_to_geodetic",
     "generate",
     "geodetic_to_enu",
     "read_ground_truth",
     "write_colmap_model",
+    "write_flight_video",
 ]

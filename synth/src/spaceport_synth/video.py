@@ -54,8 +54,9 @@ def _along(points: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]
     k = int(np.searchsorted(np.cumsum(lengths), distance, side="right"))
     k = min(k, len(seg) - 1)
     start = float(np.sum(lengths[:k]))
-    direction = seg[k] / lengths[k]
-    return points[k] + direction * min(distance - start, lengths[k]), direction
+    position = points[k] + seg[k] / lengths[k] * min(distance - start, lengths[k])
+    heading = np.array([seg[k][0], seg[k][1], 0.0])  # the camera looks straight down
+    return position, heading / np.linalg.norm(heading)
 
 
 def _motion_blur(pixels: np.ndarray, direction: np.ndarray) -> np.ndarray:
@@ -92,7 +93,7 @@ def write_flight_video(
     out_dir: Path | str,
     preset: str = "test",
     seed: int = 0,
-    fps: int = 2,
+    fps: int = 1,
     speed_mps: float = 5.0,
     blur_every: int = 4,
     origin: GeoOrigin = DEFAULT_ORIGIN,

@@ -72,6 +72,8 @@ def open_photo(path: Path) -> Iterator[OpenedPhoto]:
             f"a {suffix[1:].upper()} camera raw file, which is not read; upload the camera's "
             "JPEGs or convert the raws to DNG"
         )
+    if suffix == ".srt":  # the ones beside a video are used by video.py before this
+        raise UnsupportedPhotoError("flight telemetry without a video of the same name beside it")
     if suffix in DNG_SUFFIXES:
         yield _develop_dng(path)
         return

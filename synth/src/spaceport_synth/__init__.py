@@ -4,7 +4,8 @@
     truth = read_ground_truth(survey.root)
     write_colmap_model(survey.root, Path("model"))  # a COLMAP text model of the true poses
 
-Pure numpy + Pillow + piexif: importable without pycolmap, torch or matplotlib.
+Pure numpy + Pillow + piexif (PyAV for `write_flight_video`, the `video` extra): importable
+without pycolmap, torch or matplotlib.
 """
 
 from .colmap_model import write_colmap_model

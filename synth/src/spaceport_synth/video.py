@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import av
 import numpy as np
 
 from .flight import nadir_rotation
@@ -101,6 +100,8 @@ def write_flight_video(
 ) -> FlightVideo:
     """Write `out_dir/<name>.MP4` (H.264) and `out_dir/<name>.SRT`; every `blur_every`-th frame
     (the 2nd, 6th, ...) is motion-blurred. Rendering costs ~0.15 s a frame at the test size."""
+    import av  # the `video` extra: the rest of the package works without it
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points, world = _path_points(preset, seed)

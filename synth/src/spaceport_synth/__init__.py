@@ -9,6 +9,7 @@ without pycolmap, torch or matplotlib.
 """
 
 from .colmap_model import write_colmap_model
+from .flaws import Flaws
 from .geodesy import GeoOrigin, enu_to_geodetic, geodetic_to_enu
 from .ground_truth import GroundTruth, ImageTruth, read_ground_truth
 from .presets import PRESETS, Preset
@@ -19,6 +20,7 @@ from .video import FlightVideo, VideoFrameTruth, write_flight_video
 __all__ = [
     "DEFAULT_ORIGIN",
     "PRESETS",
+    "Flaws",
     "FlightVideo",
     "GeoOrigin",
     "GroundTruth",

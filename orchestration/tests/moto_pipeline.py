@@ -96,6 +96,7 @@ def moto_pipeline(
     env: Mapping[str, str] | None = None,
     throttle: dict[str, int] | None = None,
     substitutions: Mapping[str, str] | None = None,
+    runner=None,  # SageMakerEmulator.runner: e.g. moto_containers.container_runner()
 ) -> Iterator[MotoPipeline]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3", region_name=REGION)
@@ -139,6 +140,7 @@ def moto_pipeline(
             region=REGION,
             env=env or {},
             throttle=dict(throttle or {}),
+            runner=runner,
         )
         with emulator.install():
             yield MotoPipeline(emulator, arn, topic_arn, queue_url, role_arn)

@@ -224,3 +224,37 @@ def test_chain_in_containers_fails_with_the_stage_sentence(
     [message] = pipeline.messages()
     assert "failed in the structure from motion (sfm) stage" in message["Message"]
     assert sentence in message["Message"]  # the stage's own sentence, from inside the image
+
+
+# --- `spaceport run --containers` ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_spaceport_run_in_containers_prints_the_summary(
+    docker_client, survey: Path, tmp_path: Path, capsys
+) -> None:
+    from spaceport_orchestration import cli
+
+    for image in STAGE_IMAGES.values():
+        image_name(docker_client, image)
+    out = tmp_path / "boxed"
+    args = ["run", str(survey / "images"), "--out", str(out), "--containers"]
+    for key, value in stage_inputs.CHAIN_TRAIN_SETTINGS.items():
+        args += ["--train-set", f"{key}={value}"]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "held-out PSNR" in printed and "n/a dB" not in printed
+    sog = next((out / "compress" / "processing" / "output").glob("*.sog"))
+    assert sog.stat().st_size > 0
+
+
+def test_run_containers_without_an_image_says_to_build_it(tmp_path: Path) -> None:
+    """Docker-free: a docker that knows no image -> one sentence naming `make build`."""
+    from spaceport_orchestration.containers import container_commands
+    from spaceport_shared.errors import SpaceportError
+
+    docker = tmp_path / "docker"
+    docker.write_text("#!/bin/sh\necho 'Error: No such image' >&2\nexit 1\n")
+    docker.chmod(0o755)
+    with pytest.raises(SpaceportError, match=r"spaceport-sfm:latest is not .*`make build`"):
+        container_commands(tmp_path / "run", docker=str(docker))

@@ -31,12 +31,15 @@ sys.path.insert(0, str(REPO / "orchestration" / "tests"))  # the moto shim and c
 import stage_inputs  # noqa: E402
 from moto_containers import container_runner, run_image  # noqa: E402
 
+from spaceport_orchestration.stages import image_for  # noqa: E402
+
 IMAGE_PREFIX = os.environ.get("SPACEPORT_IMAGE_PREFIX", "spaceport")
 IMAGE_TAG = os.environ.get("SPACEPORT_IMAGE_TAG", "latest")
 REQUIRED = os.environ.get("SPACEPORT_REQUIRE_CONTAINERS") == "1"
 # Train runs in its cpu variant here; the gpu one needs a GPU host (see the README).
 STAGE_IMAGES = {"sfm": "sfm", "train": "train-cpu", "compress": "compress"}
 KIND = {"sfm": "Processing", "compress": "Processing", "train": "Training"}
+CPU_TRAINING_INSTANCE = "ml.c6i.4xlarge"
 
 
 def _cannot_run(reason: str) -> None:
@@ -171,7 +174,11 @@ def container_pipeline(docker_client, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     images = {stage: [image_name(docker_client, name)] for stage, name in STAGE_IMAGES.items()}
-    with moto_pipeline(tmp_path, images, runner=container_runner()) as pipeline:
+    # Deployed for a CPU training instance (no GPU quota needed): train runs the cpu image.
+    substitutions = {"TrainInstanceType": CPU_TRAINING_INSTANCE}
+    with moto_pipeline(
+        tmp_path, images, runner=container_runner(), substitutions=substitutions
+    ) as pipeline:
         yield pipeline
 
 
@@ -203,6 +210,8 @@ def test_chain_in_containers_emails_the_sog(container_pipeline, survey: Path) ->
     sog_key = "jobs/boxed-ok/compress/scene.sog"
     assert pipeline.s3.head_object(Bucket=BUCKET, Key=sog_key)["ContentLength"] > 0
     [train_job] = [j for j in pipeline.emulator.jobs if j.kind == "Training"]
+    assert train_job.request["resource_config"]["InstanceType"] == CPU_TRAINING_INSTANCE
+    assert image_for("train", CPU_TRAINING_INSTANCE) == STAGE_IMAGES["train"]
     model_key = f"jobs/boxed-ok/train/{train_job.name}/output/model.tar.gz"
     assert pipeline.s3.head_object(Bucket=BUCKET, Key=model_key)["ContentLength"] > 0
     [message] = pipeline.messages()

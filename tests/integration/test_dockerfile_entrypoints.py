@@ -96,6 +96,10 @@ def test_no_parser_directive_or_trust_store_in_a_layer(stage: str) -> None:
             for run in build_stage.all("RUN"):
                 if "pip install" in run.value:
                     assert run.value.startswith("--mount=type=secret,id=pip-cert"), run
+        for run in build_stage.all("RUN"):  # pip's cache stays out of every layer
+            if "pip install" in run.value or "pip wheel" in run.value:
+                cached = "--mount=type=cache,target=/root/.cache/pip" in run.value
+                assert cached or "--no-cache-dir" in run.value, run
 
 
 @pytest.mark.parametrize("image", ["sfm", "compress", "train-cpu"])

@@ -48,25 +48,6 @@ ALLOWED_UNSCOPED_ACTIONS = {
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
-    out = tmp_path_factory.mktemp("cdk")
-    templates = {}
-    for auth in ("iam", "api-key"):
-        app = build_app(
-            outdir=str(out / auth),
-            context={
-                "api_auth": auth,
-                "image_tag": "abc123def456",
-                "intermediate_expiry_days": "9",
-                # the second variant adopts repositories that `make build-push` created
-                "existing_repositories": auth == "api-key",
-            },
-        )
-        templates[auth] = Template.from_stack(app.node.find_child(STACK_NAME))
-    return templates
-
-
-@pytest.fixture(scope="module")
 def template(synth: dict[str, Template]) -> Template:
     return synth["iam"]
 
@@ -391,6 +372,14 @@ def test_context_strings_become_typed_settings() -> None:
         PipelineConfig.from_context({"api_auth": "open"}.get)
     with pytest.raises(ValueError, match="prefix"):
         PipelineConfig.from_context({"jobs_prefix": "jobs"}.get)
+    # SageMaker lower-cases job names in ARNs and the longest name must fit 63 characters
+    for bad in ("Spaceport", "spaceport-too-long"):
+        with pytest.raises(ValueError, match="name_prefix"):
+            PipelineConfig.from_context({"name_prefix": bad}.get)
+    assert (
+        PipelineConfig.from_context({"sfm_instance_type": "ml.m5.xlarge"}.get).instance_type("sfm")
+        == "ml.m5.xlarge"
+    )
 
 
 def test_lambda_bundle_holds_the_handler_without_caches(tmp_path: Path) -> None:

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("images", type=Path, help="a folder of photos (or a .zip of them)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--redo", action="store_true", help="run every stage again")
+    run.add_argument(
+        "--containers",
+        action="store_true",
+        help="run each stage in its image (`make build`: spaceport-<stage>:latest), not this venv",
+    )
     _add_stage_settings(run)
 
     demo = sub.add_parser("demo", help="synthetic survey -> spaceport run -> summary")
@@ -110,17 +115,24 @@ def _cmd_synth(args: argparse.Namespace, console: Console) -> int:
     return int(synth_main(synth_args) or 0)
 
 
-def _run(images: Path, out: Path, settings, redo: bool, console: Console) -> int:
+def _run(
+    images: Path, out: Path, settings, redo: bool, console: Console, containers: bool = False
+) -> int:
     started = time.perf_counter()
+    commands = None
+    if containers:
+        from spaceport_orchestration.containers import container_commands
+
+        commands = container_commands(out)
     with RichProgress(console) as view:
-        summary = run_local(images, out, settings=settings, redo=redo, view=view)
+        summary = run_local(images, out, settings=settings, redo=redo, view=view, commands=commands)
     print_summary(summary, console)
     console.print(f"total wall time: {time.perf_counter() - started:.1f} s")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    return _run(args.images, args.out, _stage_settings(args), args.redo, console)
+    return _run(args.images, args.out, _stage_settings(args), args.redo, console, args.containers)
 
 
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:

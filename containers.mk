@@ -1,13 +1,17 @@
 # Stage images: build, push to ECR, smoke-test. Included by the root Makefile.
-#   make build                 # all three images (linux/amd64), tagged <repo>:<commit> and :latest
-#   make build STAGE=sfm       # one image
+#   make engine                # a Docker engine where none answers (scripts/docker-engine)
+#   make build                 # every image (linux/amd64), tagged <repo>:<commit> and :latest;
+#                              # the gpu train image only where its CUDA base can be pulled
+#   make build STAGE=sfm       # one image (sfm, compress, train-cpu, train = the gpu variant)
 #   make build-push            # build, log in to ECR, create missing repositories, push both tags
 #   make smoke                 # run each built image on a tiny synthetic input (needs Docker)
 # Account and region come from the AWS CLI's configuration unless given; nothing is committed.
 
-DOCKER ?= docker
+# Debian's docker.io client (/usr/bin/docker) builds with its built-in BuildKit; a newer client
+# without the buildx plugin cannot (`RUN --mount`), so that one is preferred where both exist.
+DOCKER ?= $(if $(wildcard /usr/bin/docker),/usr/bin/docker,docker)
 AWS ?= aws
-STAGES ?= sfm train compress
+STAGES ?= sfm compress train-cpu train
 STAGE ?=
 IMAGE_STAGES = $(if $(STAGE),$(STAGE),$(STAGES))
 REPOSITORY_PREFIX ?= spaceport
@@ -21,16 +25,20 @@ AWS_ACCOUNT_ID ?= $(shell $(AWS) sts get-caller-identity --query Account --outpu
 ECR_REGISTRY ?= $(AWS_ACCOUNT_ID).dkr.ecr.$(AWS_REGION).amazonaws.com
 DOCKER_BUILD_FLAGS ?=
 
-.PHONY: build push build-push smoke ecr-login ecr-repositories lint-dockerfiles
+.PHONY: build push build-push smoke engine engine-stop ecr-login ecr-repositories lint-dockerfiles
 
-build: ## build the stage images for linux/amd64 (all, or STAGE=sfm|train|compress)
-	@for stage in $(IMAGE_STAGES); do \
-	  echo "== building $(REPOSITORY_PREFIX)-$$stage:$(IMAGE_TAG)"; \
-	  DOCKER_BUILDKIT=1 $(DOCKER) build --platform linux/amd64 $(DOCKER_BUILD_FLAGS) \
-	    -f stages/$$stage/Dockerfile \
-	    -t $(REPOSITORY_PREFIX)-$$stage:$(IMAGE_TAG) -t $(REPOSITORY_PREFIX)-$$stage:latest . \
-	    || exit 1; \
-	done
+build: ## build the stage images for linux/amd64, printing size and time (all, or STAGE=...)
+	DOCKER=$(DOCKER) IMAGE_TAG=$(IMAGE_TAG) REPOSITORY_PREFIX=$(REPOSITORY_PREFIX) \
+	  DOCKER_BUILD_FLAGS="$(DOCKER_BUILD_FLAGS)" PYTHON=$(or $(wildcard .venv/bin/python),python3) \
+	  scripts/build-images $(if $(STAGE),,--skip-unpullable) $(IMAGE_STAGES)
+
+# The engine stays up after make returns; point the shell at it with the line it prints:
+#   eval "$(make -s engine)"
+engine: ## start a Docker engine where none answers; prints the DOCKER_HOST to export
+	@scripts/docker-engine start
+
+engine-stop: ## stop the engine `make engine` started (by its pid); leaves any other alone
+	@scripts/docker-engine stop
 
 ecr-login: ## log Docker in to your account's ECR registry (aws ecr get-login-password)
 	set -o pipefail; $(AWS) ecr get-login-password --region $(AWS_REGION) \
@@ -52,6 +60,10 @@ ecr-repositories: ## create the ECR repositories that do not exist yet (scan on 
 
 push: ecr-login ecr-repositories ## push the built images to ECR, tagged with the git commit and latest
 	@for stage in $(IMAGE_STAGES); do \
+	  if ! $(DOCKER) image inspect $(REPOSITORY_PREFIX)-$$stage:$(IMAGE_TAG) >/dev/null 2>&1; then \
+	    [ -z "$(STAGE)" ] || { echo "$(REPOSITORY_PREFIX)-$$stage:$(IMAGE_TAG) is not built" >&2; exit 1; }; \
+	    echo "== $(REPOSITORY_PREFIX)-$$stage:$(IMAGE_TAG) is not built here; not pushed"; continue; \
+	  fi; \
 	  for tag in $(IMAGE_TAG) latest; do \
 	    remote=$(ECR_REGISTRY)/$(REPOSITORY_PREFIX)-$$stage:$$tag; \
 	    $(DOCKER) tag $(REPOSITORY_PREFIX)-$$stage:$(IMAGE_TAG) $$remote && \
@@ -61,8 +73,9 @@ push: ecr-login ecr-repositories ## push the built images to ECR, tagged with th
 
 build-push: build push ## build, then push to ECR (the tags the deployed state machine runs)
 
-smoke: ## run each built image against a tiny synthetic /opt/ml tree (needs a Docker engine)
+smoke: ## run each built image the way SageMaker starts it, and the chain in them (needs Docker)
 	SPACEPORT_IMAGE_PREFIX=$(REPOSITORY_PREFIX) SPACEPORT_IMAGE_TAG=$(IMAGE_TAG) \
+	  TESTCONTAINERS_RYUK_DISABLED=true \
 	  .venv/bin/python -m pytest tests/integration/test_containers.py -v -rs
 
 lint-dockerfiles: ## hadolint on every stage Dockerfile (.hadolint.yaml)

@@ -25,7 +25,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk.assertions import Match, Template
 
-from spaceport_infra.app import build_app
+from spaceport_infra.app import STACK_NAME, build_app
 from spaceport_infra.config import PipelineConfig
 from spaceport_infra.lambda_bundle import HANDLER_FILE, bundle_start_job
 from spaceport_infra.stack import PUBLISH_SITE_HANDLER, START_JOB_HANDLER
@@ -81,7 +81,7 @@ def _as_list(value: Any) -> list[Any]:
 def test_every_pipeline_resource_is_in_the_template(template: Template) -> None:
     for kind, count in [
         ("AWS::S3::Bucket", 1),
-        ("AWS::ECR::Repository", 3),
+        ("AWS::ECR::Repository", 4),  # sfm, train (gpu), train-cpu, compress
         ("AWS::StepFunctions::StateMachine", 1),
         ("AWS::SNS::Topic", 1),
         ("AWS::Lambda::Function", 2),  # start-job, publish-site
@@ -147,7 +147,12 @@ def test_bucket_is_encrypted_private_tls_only_and_expires_intermediate_outputs(
 def test_repositories_scan_on_push_and_keep_the_last_images(resources: dict[str, Any]) -> None:
     repos = _of_type(resources, "AWS::ECR::Repository").values()
     names = sorted(r["Properties"]["RepositoryName"] for r in repos)
-    assert names == ["spaceport-compress", "spaceport-sfm", "spaceport-train"]
+    assert names == [
+        "spaceport-compress",
+        "spaceport-sfm",
+        "spaceport-train",
+        "spaceport-train-cpu",
+    ]
     for repo in repos:
         props = repo["Properties"]
         assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
@@ -336,6 +341,23 @@ def test_state_machine_comes_from_the_committed_definition(resources: dict[str, 
     assert uri_parts[-2:] == [{"Ref": train_repo}, ":abc123def456"]
     assert props["LoggingConfiguration"]["Destinations"]
     assert props.get("TracingConfiguration", {"Enabled": False}) == {"Enabled": False}
+
+
+def test_a_cpu_training_instance_runs_the_cpu_train_image(tmp_path: Path) -> None:
+    """`-c train_instance_type=ml.c6i.4xlarge`: a job without GPU quota trains on the cpu image."""
+    app = build_app(
+        outdir=str(tmp_path), context={"train_instance_type": "ml.c6i.4xlarge", "image_tag": "t1"}
+    )
+    resources = Template.from_stack(app.node.find_child(STACK_NAME)).to_json()["Resources"]
+    (machine,) = _of_type(resources, "AWS::StepFunctions::StateMachine").values()
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["TrainInstanceType"] == "ml.c6i.4xlarge"
+    (cpu_repo,) = [
+        name
+        for name, r in _of_type(resources, "AWS::ECR::Repository").items()
+        if r["Properties"]["RepositoryName"] == "spaceport-train-cpu"
+    ]
+    assert substitutions["TrainImageUri"]["Fn::Join"][1][-2:] == [{"Ref": cpu_repo}, ":t1"]
 
 
 def test_api_requires_authorisation_and_is_throttled(synth: dict[str, Template]) -> None:

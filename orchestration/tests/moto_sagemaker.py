@@ -39,7 +39,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -264,7 +264,10 @@ class JobRecord:
 
 @dataclass
 class SageMakerEmulator:
-    """Runs moto's SageMaker jobs for real. `images` maps an image URI to its ENTRYPOINT argv."""
+    """Runs moto's SageMaker jobs for real. `images` maps an image URI to its ENTRYPOINT argv.
+
+    `runner(record, argv, env) -> (exit code, log)` replaces the subprocess: moto_containers.py's
+    runs the stage image itself (argv[0] the local image, argv[1:] its arguments)."""
 
     images: Mapping[str, Sequence[str]]
     work_root: Path
@@ -275,6 +278,7 @@ class SageMakerEmulator:
     capacity: dict[str, int] = field(default_factory=dict)  # job-name part -> refusals to give
     interrupt: set[str] = field(default_factory=set)  # job-name parts whose spot run is interrupted
     tamper: dict[str, dict[str, bytes | None]] = field(default_factory=dict)  # part -> file -> new
+    runner: Callable[[JobRecord, Sequence[str], Mapping[str, str]], tuple[int, str]] | None = None
     jobs: list[JobRecord] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -436,6 +440,11 @@ class SageMakerEmulator:
         self._s3().put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
 
     def _execute(self, record: JobRecord, argv: list[str], env: Mapping[str, str]) -> None:
+        if self.runner is not None:
+            record.returncode, log = self.runner(record, argv, {**self.env, **env})
+            record.log += log
+            (record.root / "job.log").write_text(record.log)
+            return
         # The container sees /opt/ml; here it is the job's folder (like a bind mount).
         argv = [
             str(record.root) + a[len("/opt/ml") :] if a.startswith("/opt/ml") else a for a in argv

@@ -14,10 +14,50 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("sfm", "train", "compress")
+# The images `make build` makes: name -> (stage, build target or None for the final stage).
+IMAGES = {
+    "sfm": ("sfm", None),
+    "compress": ("compress", None),
+    "train-cpu": ("train", "cpu"),
+    "train": ("train", "gpu"),
+}
 
 
 def dockerfile_path(stage: str) -> Path:
     return REPO_ROOT / "stages" / stage / "Dockerfile"
+
+
+def target_stages(path: Path, target: str | None = None) -> list[Stage]:
+    """The stages a `--target` build runs, in order (the last is the image); all without one."""
+    found = stages(path)
+    if target is None:
+        return found
+    by_name = {s.name: s for s in found}
+    needed: list[Stage] = []
+
+    def visit(stage: Stage) -> None:
+        for dependency in [stage.base, *_from_stages(stage)]:
+            if dependency in by_name and by_name[dependency] not in needed:
+                visit(by_name[dependency])
+        if stage not in needed:
+            needed.append(stage)
+
+    visit(by_name[target])
+    return needed
+
+
+def _from_stages(stage: Stage) -> list[str]:
+    """Stages a stage reads from: COPY --from=X and RUN --mount=...,from=X,..."""
+    names = []
+    for instruction in stage.instructions:
+        for word in instruction.value.split():
+            if word.startswith("--from="):
+                names.append(word.split("=", 1)[1])
+            elif word.startswith("--mount="):
+                for option in word.removeprefix("--mount=").split(","):
+                    if option.startswith("from="):
+                        names.append(option.split("=", 1)[1])
+    return names
 
 
 @dataclass(frozen=True)
@@ -112,12 +152,12 @@ class ImageCommand:
         return [*self.entrypoint, *(args or self.cmd)]
 
 
-def image_command(path: Path) -> ImageCommand:
-    """ENTRYPOINT, CMD and ENV of the final stage, as the built image will hold them.
+def image_command(path: Path, target: str | None = None) -> ImageCommand:
+    """ENTRYPOINT, CMD and ENV of the image's stage (`target`, else the last), as built.
 
     Both must be in exec form: a shell-form ENTRYPOINT drops SageMaker's arguments and signals.
     """
-    final = stages(path)[-1]
+    final = target_stages(path, target)[-1]
     entrypoint: list[str] = []
     cmd: list[str] = []
     env: dict[str, str] = {}

@@ -25,6 +25,8 @@ from spaceport_shared.splat import SplatModel
 SFM_ARGS = ("--set", "max_image_size=320")
 TRAIN_HYPERPARAMETERS = {"steps": "10", "max_image_size": "96", "backend": "cpu"}
 COMPRESS_ARGS: tuple[str, ...] = ()
+# The chain's training settings: ~1 minute per chain on 2 cores (test_chain.py, test_containers.py).
+CHAIN_TRAIN_SETTINGS = {"steps": "20", "max_image_size": "160"}
 # Report metrics the state machine's success message reads (orchestration/statemachine.py).
 SFM_REPORT_METRICS = ("images_registered", "images_total")
 COMPRESS_REPORT_METRICS = ("input_bytes", "output_bytes", "ratio")
@@ -61,6 +63,23 @@ def sfm_run(root: Path, survey_root: Path) -> StageRun:
     paths = ProcessingPaths(root)
     shutil.copytree(survey_root / "images", paths.input())
     return StageRun("sfm", root, SFM_ARGS, paths.output(), paths.failure_file)
+
+
+def sfm_run_without_photos(root: Path) -> StageRun:
+    """A bad sfm input: an empty processing input."""
+    paths = ProcessingPaths(root)
+    paths.input().mkdir(parents=True)
+    return StageRun("sfm", root, SFM_ARGS, paths.output(), paths.failure_file)
+
+
+def train_run_without_channel(root: Path) -> StageRun:
+    """A bad train input: hyperparameters but an empty training channel."""
+    paths = TrainingPaths(root)
+    paths.channel().mkdir(parents=True)
+    paths.hyperparameters_file.parent.mkdir(parents=True)
+    paths.hyperparameters_file.write_text(json.dumps(TRAIN_HYPERPARAMETERS))
+    paths.model_dir.mkdir(parents=True)
+    return StageRun("train", root, ("train",), paths.model_dir, paths.failure_file)
 
 
 def train_run(root: Path, survey_root: Path) -> StageRun:

@@ -16,14 +16,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "orchestration" / "tests"))  # the moto shim and pipeline helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling helpers under importlib mode
 
+import stage_inputs  # noqa: E402
 from moto_pipeline import BUCKET, REGION, moto_pipeline, start_test_job  # noqa: E402
 
 from spaceport_orchestration import cli  # noqa: E402
 from spaceport_orchestration.local_run import STAGES, console_script  # noqa: E402
 
 # Small enough for ~1 minute per chain on 2 cores; the train stage's own tests cover quality.
-TRAIN_SETTINGS = {"steps": "20", "max_image_size": "160"}
+TRAIN_SETTINGS = stage_inputs.CHAIN_TRAIN_SETTINGS
 
 
 def _stage_commands() -> dict[str, list[str]]:

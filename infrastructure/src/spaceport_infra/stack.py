@@ -35,7 +35,7 @@ from constructs import Construct
 
 from spaceport_infra.config import PipelineConfig
 from spaceport_orchestration.naming import job_resource
-from spaceport_orchestration.stages import PIPELINE, STAGES
+from spaceport_orchestration.stages import IMAGES, PIPELINE, image_for
 from spaceport_orchestration.statemachine import substitution_values
 from spaceport_shared.contract import GEOREFERENCE_NAME
 from spaceport_shared.report import REPORT_NAME
@@ -73,7 +73,7 @@ class SpaceportStack(cdk.Stack):
         )
 
         self.bucket = self._bucket()
-        self.repositories = {stage: self._repository(stage) for stage in STAGES}
+        self.repositories = {image: self._repository(image) for image in IMAGES}
 
         self.topic = sns.Topic(
             self, "Notifications", display_name="Spaceport job results", enforce_ssl=True
@@ -95,13 +95,7 @@ class SpaceportStack(cdk.Stack):
             ("SageMakerRoleArn", self.sagemaker_role.role_arn),
             ("StartJobUrl", self.api.url_for_path("/start-job")),
             ("SiteUrl", f"https://{self.site.distribution_domain_name}/"),
-            *[
-                (
-                    f"{info.state}ImageUri",
-                    self.repositories[info.name].repository_uri_for_tag(config.image_tag),
-                )
-                for info in PIPELINE
-            ],
+            *[(f"{info.state}ImageUri", self._image_uri(info.name)) for info in PIPELINE],
         ]:
             cdk.CfnOutput(self, name, value=value)
 
@@ -143,13 +137,19 @@ class SpaceportStack(cdk.Stack):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
-    def _repository(self, stage: str) -> ecr.IRepository:
-        name = f"{self.config.name_prefix}-{stage}"
+    def _image_uri(self, stage: str) -> str:
+        """The stage's image on its instance type (train on a CPU instance: train-cpu)."""
+        image = image_for(stage, self.config.instance_type(stage))
+        return self.repositories[image].repository_uri_for_tag(self.config.image_tag)
+
+    def _repository(self, image: str) -> ecr.IRepository:
+        name = f"{self.config.name_prefix}-{image}"
+        construct_id = "".join(part.capitalize() for part in image.split("-")) + "Repo"
         if self.config.existing_repositories:
-            return ecr.Repository.from_repository_name(self, f"{stage.capitalize()}Repo", name)
+            return ecr.Repository.from_repository_name(self, construct_id, name)
         return ecr.Repository(
             self,
-            f"{stage.capitalize()}Repo",
+            construct_id,
             repository_name=name,
             image_scan_on_push=True,
             lifecycle_rules=[
@@ -259,8 +259,7 @@ class SpaceportStack(cdk.Stack):
             "JobNamePrefix": config.name_prefix,
         }
         for info in PIPELINE:
-            repo = self.repositories[info.name]
-            values[f"{info.state}ImageUri"] = repo.repository_uri_for_tag(config.image_tag)
+            values[f"{info.state}ImageUri"] = self._image_uri(info.name)
             values[f"{info.state}InstanceType"] = config.instance_type(info.name)
             if info.kind == "training":
                 values[f"{info.state}UseSpot"] = json.dumps(config.train_use_spot)

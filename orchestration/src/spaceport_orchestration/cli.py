@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("images", type=Path, help="a folder of photos (or a .zip of them)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--redo", action="store_true", help="run every stage again")
+    run.add_argument(
+        "--containers",
+        action="store_true",
+        help="run each stage in its image (`make build`: spaceport-<stage>:latest), not this venv",
+    )
     _add_stage_settings(run)
 
     demo = sub.add_parser("demo", help="synthetic survey -> spaceport run -> summary")
@@ -128,11 +133,18 @@ def _open_hint(page: Path, out: Path, console: Console) -> None:
     console.print(f"  open it in a browser, or serve it: spaceport view {out}", highlight=False)
 
 
-def _run(images: Path, out: Path, settings, redo: bool, console: Console) -> Path:
+def _run(
+    images: Path, out: Path, settings, redo: bool, console: Console, containers: bool = False
+) -> Path:
     """Run the chain and write OUT's top level; returns the results page."""
     started = time.perf_counter()
+    commands = None
+    if containers:
+        from spaceport_orchestration.containers import container_commands
+
+        commands = container_commands(out)
     with RichProgress(console) as view:
-        summary = run_local(images, out, settings=settings, redo=redo, view=view)
+        summary = run_local(images, out, settings=settings, redo=redo, view=view, commands=commands)
     page = publish_local(out, summary)
     print_summary(summary, console)
     console.print(f"total wall time: {time.perf_counter() - started:.1f} s")
@@ -140,7 +152,7 @@ def _run(images: Path, out: Path, settings, redo: bool, console: Console) -> Pat
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    page = _run(args.images, args.out, _stage_settings(args), args.redo, console)
+    page = _run(args.images, args.out, _stage_settings(args), args.redo, console, args.containers)
     _open_hint(page, args.out, console)
     return 0
 

@@ -19,7 +19,9 @@ from spaceport_orchestration.naming import check_job_id
 from spaceport_orchestration.stages import stage_of_state
 from spaceport_shared.errors import SpaceportError
 
-UPLOAD_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".zip"}
+# what the SfM stage reads (stages/sfm/README.md, Inputs): photos, raws, videos + DJI telemetry
+UPLOAD_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".dng", ".zip"}
+UPLOAD_SUFFIXES |= {".mp4", ".mov", ".m4v", ".srt"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ def upload_images(s3: Any, folder: Path, bucket: str, job_id: str) -> tuple[str,
     )
     if not files:
         raise SpaceportError(
-            f"No photos (.jpg, .png, .tif) or .zip archives in {folder}; check the folder."
+            f"No photos (.jpg, .png, .tif, .heic, .dng), videos (.mp4, .mov) or .zip archives in "
+            f"{folder}; check the folder."
         )
     uri = images_prefix(bucket, job_id)
     prefix = uri.removeprefix(f"s3://{bucket}/")

@@ -116,6 +116,18 @@ PIPELINE: tuple[StageInfo, ...] = (
 
 STAGES: tuple[str, ...] = tuple(s.name for s in PIPELINE)
 BY_NAME: dict[str, StageInfo] = {s.name: s for s in PIPELINE}
+# Every image `make build` makes (ECR repository <prefix>-<image>): train in two variants.
+IMAGES: tuple[str, ...] = ("sfm", "train", "train-cpu", "compress")
+# SageMaker instance families with a GPU (g4dn, g5, g6, p3, p4d, p5 ...); any other type is CPU.
+GPU_INSTANCE_PREFIXES = ("ml.g", "ml.p")
+
+
+def image_for(stage: str, instance_type: str) -> str:
+    """The image a stage's job runs on `instance_type`: training on a CPU instance (a small job
+    without GPU quota, e.g. ml.c6i.4xlarge) runs the cpu variant, every other job its own."""
+    if BY_NAME[stage].kind == "training" and not instance_type.startswith(GPU_INSTANCE_PREFIXES):
+        return f"{stage}-cpu"
+    return stage
 
 
 def upstream(stage: str) -> StageInfo | None:

@@ -129,7 +129,24 @@ def _no_finite(tmp_path: Path, ply: Path) -> Path:
     return write_ply(tmp_path / "nan.ply", model)
 
 
+def _extra_bytes(tmp_path: Path, ply: Path) -> Path:
+    return _write(tmp_path / "joined.ply", ply.read_bytes() + b"\0" * 100)
+
+
+def _cut_tar(tmp_path: Path, ply: Path) -> Path:
+    data = _tar_gz(tmp_path / "full.tar.gz", {"scene.ply": ply.read_bytes()}).read_bytes()
+    return _write(tmp_path / "model.tar.gz", data[: len(data) // 2])
+
+
+def _tar_of_cut_ply(tmp_path: Path, ply: Path) -> Path:
+    data = ply.read_bytes()
+    return _tar_gz(tmp_path / "model.tar.gz", {"scene.ply": data[: len(data) - 1000]})
+
+
 BAD_INPUTS = {
+    "extra_bytes": (_extra_bytes, r"joined.ply is damaged: 100 bytes follow the splats"),
+    "cut_tar": (_cut_tar, r"The archive model.tar.gz is damaged"),
+    "tar_of_cut_ply": (_tar_of_cut_ply, r"The splat file model.tar.gz:scene.ply is not a readable"),
     "empty": (lambda tmp, ply: _write(tmp / "empty.ply", b""), "empty"),
     "truncated": (_truncated, "truncated"),
     "missing_property": (_missing_property, "rot_3"),

@@ -48,9 +48,10 @@ def _compare(out, survey):
     """(tilt of the model from the truth's level in degrees, [N, 3] centre errors in metres)."""
     truth = read_ground_truth(survey.root)
     model = pycolmap.Reconstruction(out / "sparse" / "0")
+    uploaded = json.loads((out / "image_names.json").read_text())  # internal -> user's name
     relative, errors = np.zeros((3, 3)), []
     for image in model.images.values():
-        t = truth.images[image.name]
+        t = truth.images[uploaded[image.name]]
         relative += image.cam_from_world().rotation.matrix().T @ t.cam_from_world_rotation
         errors.append(image.projection_center() - t.camera_center)
     u, _, vt = np.linalg.svd(relative)  # the mean world rotation, model from truth

@@ -108,9 +108,10 @@ def test_accuracy_against_ground_truth(result, survey):
     """Georeferenced poses compared with the truth directly, with no further alignment."""
     truth = read_ground_truth(survey.root)
     model = pycolmap.Reconstruction(result / "sparse" / "0")
+    uploaded = json.loads((result / "image_names.json").read_text())
     rot, est, true = [], [], []
     for image in model.images.values():
-        name = image.name.rsplit("/", 1)[-1].replace(".PNG.jpg", ".jpg")
+        name = uploaded[image.name].rsplit("/", 1)[-1].replace(".PNG", ".jpg")
         t = truth.images[name]
         rot.append(
             _rotation_deg(image.cam_from_world().rotation.matrix(), t.cam_from_world_rotation)

@@ -4,7 +4,8 @@
     truth = read_ground_truth(survey.root)
     write_colmap_model(survey.root, Path("model"))  # a COLMAP text model of the true poses
 
-Pure numpy + Pillow + piexif: importable without pycolmap, torch or matplotlib.
+Pure numpy + Pillow + piexif (PyAV for `write_flight_video`, the `video` extra): importable
+without pycolmap, torch or matplotlib.
 """
 
 from .colmap_model import write_colmap_model
@@ -14,20 +15,24 @@ from .ground_truth import GroundTruth, ImageTruth, read_ground_truth
 from .presets import PRESETS, Preset
 from .render import PinholeCamera
 from .survey import DEFAULT_ORIGIN, Survey, generate
+from .video import FlightVideo, VideoFrameTruth, write_flight_video
 
 __all__ = [
     "DEFAULT_ORIGIN",
     "PRESETS",
     "Flaws",
+    "FlightVideo",
     "GeoOrigin",
     "GroundTruth",
     "ImageTruth",
     "PinholeCamera",
     "Preset",
     "Survey",
+    "VideoFrameTruth",
     "enu_to_geodetic",
     "generate",
     "geodetic_to_enu",
     "read_ground_truth",
     "write_colmap_model",
+    "write_flight_video",
 ]

@@ -54,6 +54,58 @@ def find_model(input_path: Path, scratch: Path, max_bytes: int) -> Path:
     )
 
 
+_SIZES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2, "int16": 2}
+_SIZES |= {"uint16": 2, "int": 4, "uint": 4, "int32": 4, "uint32": 4, "float": 4, "float32": 4}
+_SIZES |= {"double": 8, "float64": 8}
+_END = b"end_header\n"
+
+
+def _declared_body_bytes(header: list[str]) -> int | None:
+    """Bytes the rows of a binary PLY header need; None for ASCII or list properties."""
+    if not header or not header[0].startswith("format binary"):
+        return None
+    total, count = 0, 0
+    for line in header:
+        words = line.split()
+        if words[:1] == ["element"] and len(words) == 3:
+            count = int(words[2])
+        elif words[:1] == ["property"]:
+            if words[1] == "list" or words[1] not in _SIZES:
+                return None
+            total += count * _SIZES[words[1]]
+    return total
+
+
+def check_length(ply: Path) -> None:
+    """A binary PLY is exactly its header and the rows it declares: bytes beyond them mean a
+    damaged vertex count (splats silently dropped) or joined files. plyfile reads the declared
+    rows and ignores the rest, so this is checked here; a file cut short plyfile refuses."""
+    with ply.open("rb") as f:
+        head = f.read(64 * 1024)
+    end = head.find(_END)
+    if not head.startswith(b"ply\n") or end < 0:
+        return  # read_ply names what is wrong
+    try:
+        lines = head[len(b"ply\n") : end].decode("ascii").splitlines()
+        declared = _declared_body_bytes([line.strip() for line in lines if line.strip()])
+    except (UnicodeDecodeError, ValueError, IndexError):
+        return  # a malformed header: read_ply names what is wrong
+    body = ply.stat().st_size - end - len(_END)
+    if declared is not None and body > declared:
+        raise SpaceportError(
+            f"The splat file {ply} is damaged: {body - declared} bytes follow the splats its "
+            "header declares; export the trained model again."
+        )
+
+
 def load_model(input_path: Path, scratch: Path, max_bytes: int) -> tuple[SplatModel, Path]:
     ply = find_model(input_path, scratch, max_bytes)
-    return read_ply(ply), ply
+    try:
+        check_length(ply)
+        return read_ply(ply), ply
+    except SpaceportError as exc:
+        if not ply.is_relative_to(scratch):
+            raise
+        # name the member as the user knows it, not our scratch path
+        shown = f"{Path(input_path).name}:{ply.relative_to(scratch).as_posix()}"
+        raise SpaceportError(str(exc).replace(str(ply), shown)) from exc

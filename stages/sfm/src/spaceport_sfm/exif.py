@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
@@ -42,6 +44,7 @@ class PhotoExif:
     focal_mm: float | None = None  # FocalLength, mm
     focal_plane_px_per_mm: float | None = None  # FocalPlaneX/YResolution (mean), pixels per mm
     exif_long_side: int | None = None  # PixelX/YDimension's larger: what that resolution is of
+    damaged: str = ""  # what is wrong with a damaged EXIF block, "" when it read cleanly
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,33 @@ def _focal_plane_px_per_mm(exif_ifd: dict) -> float | None:
 
 
 def read_exif(image: Image.Image) -> PhotoExif:
-    """EXIF of an opened image; missing or malformed fields become None or ""."""
-    exif = image.getexif()
-    try:
-        exif_ifd = exif.get_ifd(_EXIF_IFD)
-        gps_ifd = exif.get_ifd(_GPS_IFD)
-    except Exception:  # a damaged IFD: keep what IFD0 gave
-        exif_ifd, gps_ifd = {}, {}
+    """EXIF of an image opened by Pillow; see `parse_exif`."""
+    return parse_exif(image.getexif, has_block=bool(image.info.get("exif")))
+
+
+def parse_exif(load: Callable[[], Image.Exif], has_block: bool) -> PhotoExif:
+    """The fields this stage uses from the EXIF block `load` parses (any file format's).
+
+    Missing fields become None or "". A damaged block (Pillow warns "Corrupt EXIF data", an IFD
+    pointer leads nowhere, or a block that is there parses to nothing) is said in `damaged`, so
+    the stage warns instead of treating the photo as one without GPS or focal length.
+    """
+    problems = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            exif = load()
+            exif_ifd = exif.get_ifd(_EXIF_IFD)
+            gps_ifd = exif.get_ifd(_GPS_IFD)
+        except Exception as exc:  # Pillow raises anything from struct.error to SyntaxError
+            exif, exif_ifd, gps_ifd = Image.Exif(), {}, {}
+            problems.append(f"{type(exc).__name__}: {exc}")
+    problems += [" ".join(str(w.message).split()) for w in caught]
+    if has_block and len(exif) == 0:
+        problems.append("no tag could be read")
+    for tag, ifd, what in ((_EXIF_IFD, exif_ifd, "camera"), (_GPS_IFD, gps_ifd, "GPS")):
+        if tag in exif and not ifd:
+            problems.append(f"its {what} section is missing")
     sides = [_positive(exif_ifd.get(t)) for t in (_EXIF_WIDTH, _EXIF_HEIGHT)]
     return PhotoExif(
         make=_text(exif.get(_MAKE)),
@@ -128,6 +151,7 @@ def read_exif(image: Image.Image) -> PhotoExif:
         focal_mm=_positive(exif_ifd.get(_FOCAL_LENGTH)),
         focal_plane_px_per_mm=_focal_plane_px_per_mm(exif_ifd),
         exif_long_side=int(max(s for s in sides if s)) if any(sides) else None,
+        damaged="; ".join(dict.fromkeys(problems)),
     )
 
 

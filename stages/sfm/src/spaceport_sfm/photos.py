@@ -17,18 +17,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from spaceport_sfm.exif import PhotoExif, focal_prior, read_exif
+from spaceport_sfm.exif import PhotoExif, focal_prior
+from spaceport_sfm.formats import UnsupportedPhotoError, open_photo
 from spaceport_sfm.inputs import Candidate
+from spaceport_sfm.naming import internal_name
+from spaceport_sfm.twins import split_raw_twins
 
-_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "TIFF": "TIFF"}
-_ORIENTATION = 0x0112
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _JPEG_QUALITY = 95
 
 
 @dataclass(frozen=True)
 class Photo:
-    name: str  # working image name (posix path, relative); also its COLMAP image name
+    name: str  # safe internal name (naming.py): working image, COLMAP image and output file
     source: str  # the name the user uploaded it under
     width: int  # working image size in pixels, upright
     height: int
@@ -51,10 +52,6 @@ class Skipped:
     reason: str
 
 
-def _working_name(name: str) -> str:
-    return name if name.lower().endswith((".jpg", ".jpeg")) else f"{name}.jpg"
-
-
 def _to_8bit_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit / float greyscale (some TIFFs): stretch to 8 bits rather than clip
@@ -64,20 +61,19 @@ def _to_8bit_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _prepare_one(cand: Candidate, work_dir: Path, max_image_size: int) -> Photo | Skipped:
+def _prepare_one(
+    index: int, cand: Candidate, work_dir: Path, max_image_size: int
+) -> Photo | Skipped:
     try:
-        with Image.open(cand.path) as image:
-            fmt = _FORMATS.get(image.format or "")
-            if fmt is None:
-                return Skipped(cand.name, f"not a JPEG, PNG or TIFF photo ({image.format})")
-            info = read_exif(image)
-            orientation = image.getexif().get(_ORIENTATION, 1)
+        with open_photo(cand.path) as opened:
+            image, fmt, orientation = opened.image, opened.kind, opened.orientation
+            info = opened.exif
             width, height = image.size
             if orientation in _ROTATED:
                 width, height = height, width
             scale = min(1.0, max_image_size / max(width, height))
             out_w, out_h = max(1, round(width * scale)), max(1, round(height * scale))
-            name = _working_name(cand.name)
+            name = internal_name(index, cand.name)
             dest = work_dir / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             upright = orientation in (None, 0, 1)
@@ -94,6 +90,8 @@ def _prepare_one(cand: Candidate, work_dir: Path, max_image_size: int) -> Photo 
                 if frame.size != (out_w, out_h):
                     frame = frame.resize((out_w, out_h), Image.Resampling.LANCZOS)
                 frame.save(dest, "JPEG", quality=_JPEG_QUALITY)
+    except UnsupportedPhotoError as exc:
+        return Skipped(cand.name, str(exc))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return Skipped(cand.name, f"unreadable image ({type(exc).__name__}: {exc})")
     prior = focal_prior(info, out_w, out_h, max(width, height))
@@ -117,11 +115,17 @@ def prepare_photos(
     """Working copies of every readable photo, in capture order (EXIF time, then name);
     `threads` 0 uses every core."""
     work_dir.mkdir(parents=True, exist_ok=True)
+    candidates, twins = split_raw_twins(candidates)
     workers = threads if threads > 0 else None
     # Pillow releases the GIL while decoding, resizing and encoding, so threads scale.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda c: _prepare_one(c, work_dir, max_image_size), candidates))
+        results = list(
+            pool.map(lambda ic: _prepare_one(*ic, work_dir, max_image_size), enumerate(candidates))
+        )
     photos = [r for r in results if isinstance(r, Photo)]
     skipped = [r for r in results if isinstance(r, Skipped)]
+    skipped += [
+        Skipped(raw, f"the same shot as {used}, which is used") for raw, used in twins.items()
+    ]
     photos.sort(key=lambda p: (p.exif.taken_at or "~", p.name))
     return photos, skipped

@@ -88,3 +88,15 @@ class SfmSettings:
         20.0, help="refuse a .zip upload that expands beyond this many GiB", min=0.001
     )
     seed: int = setting(0, help="random seed for pycolmap's RANSAC and mapper", min=0)
+    video_frame_interval_s: float = setting(
+        1.0,
+        help="videos: the sharpest frame of every this many seconds is taken (motion-blurred"
+        " ones dropped)",
+        min=0.01,
+    )
+    video_max_frames: int = setting(
+        300,
+        help="videos: at most this many frames from all videos together (the interval grows),"
+        " which bounds SfM's cost",
+        min=3,
+    )

@@ -4,6 +4,7 @@ output_dir/
   sparse/0/{cameras,images,points3D,...}.bin   PINHOLE cameras, ENU metres when georeferenced
   images/...                                   undistorted working images
   georeference.json                            origin and fit of the ENU frame
+  image_names.json                             internal image name -> the user's file name
   flight.png                                   camera path over the sparse points
   flight.json                                  the same as data (cameras, GPS, points)
   report.json                                  written last by the runner
@@ -26,6 +27,7 @@ from spaceport_sfm import __version__
 from spaceport_sfm.extract import Extraction, extract_features
 from spaceport_sfm.flight_data import FLIGHT_NAME, write_flight
 from spaceport_sfm.flight_plot import plot_flight
+from spaceport_sfm.formats import ACCEPTED
 from spaceport_sfm.georeference import (
     GEOREFERENCE_NAME,
     Georeference,
@@ -40,11 +42,13 @@ from spaceport_sfm.inputs import gather_candidates
 from spaceport_sfm.intrinsics import FocalFigures, focal_figures, focal_priors
 from spaceport_sfm.mapping import MappingResult, reconstruct
 from spaceport_sfm.match import Matches, match_pairs
+from spaceport_sfm.naming import NAMES_FILE, write_names
 from spaceport_sfm.pairs import MatchPlan, plan_matching
 from spaceport_sfm.photos import Photo, Skipped, prepare_photos
 from spaceport_sfm.prior_adjustment import adjust_to_gps
 from spaceport_sfm.settings import SfmSettings
 from spaceport_sfm.undistort import undistort
+from spaceport_sfm.video import VideoFrames, frames_from_videos
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.report import Report
 
@@ -66,6 +70,7 @@ class Prepared:
     files_total: int  # files in the upload, archives unpacked
     photos: list[Photo]  # the files that decoded as photos, in capture order
     skipped: list[Skipped]  # the files that did not
+    videos: list[VideoFrames]  # each video's frame choice (its frames are among `photos`)
 
 
 @dataclass(frozen=True)
@@ -98,15 +103,26 @@ class Results:
 
 
 def prepare(
-    input_dir: Path, scratch: Path, *, max_image_size: int, max_extract_gib: float, threads: int
+    input_dir: Path,
+    scratch: Path,
+    *,
+    max_image_size: int,
+    max_extract_gib: float,
+    video_frame_interval_s: float,
+    video_max_frames: int,
+    threads: int,
 ) -> Prepared:
-    """Every file of the upload (archives unpacked below `scratch`), decoded into working
-    images in `scratch/working`."""
-    candidates = gather_candidates(Path(input_dir), scratch, int(max_extract_gib * 1024**3))
+    """Every file of the upload (archives unpacked below `scratch`, videos cut into frames),
+    decoded into working images in `scratch/working`."""
+    files = gather_candidates(Path(input_dir), scratch, int(max_extract_gib * 1024**3))
+    candidates, videos = frames_from_videos(
+        files, scratch, interval_s=video_frame_interval_s, max_frames=video_max_frames
+    )
     photos, skipped = prepare_photos(
         candidates, scratch / "working", max_image_size=max_image_size, threads=threads
     )
-    return Prepared(files_total=len(candidates), photos=photos, skipped=skipped)
+    skipped += [Skipped(v.name, v.error) for v in videos if v.error]
+    return Prepared(files_total=len(files), photos=photos, skipped=skipped, videos=videos)
 
 
 def typical_focal_px(photos: list[Photo]) -> float:
@@ -197,6 +213,8 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 scratch,
                 max_image_size=settings.max_image_size,
                 max_extract_gib=settings.max_extract_gib,
+                video_frame_interval_s=settings.video_frame_interval_s,
+                video_max_frames=settings.video_max_frames,
                 threads=threads,
             )
         photos = prepared.photos
@@ -242,6 +260,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             geo = alignment.georeference
             _require_georeference(alignment, settings.require_georeference)
             write_georeference(output_dir / GEOREFERENCE_NAME, geo, alignment.reason)
+        write_names(output_dir / NAMES_FILE, {p.name: p.source for p in photos})
 
         figures = measure(model)
         with report.step("undistort"):
@@ -277,6 +296,8 @@ def record(report: Report, results: Results, *, max_image_size: int) -> None:
     metrics["images_total"] = len(photos)
     with_gps = sum(p.exif.gps is not None for p in photos)
     metrics["images_with_gps"] = with_gps
+    damaged = [p for p in photos if p.exif.damaged]
+    metrics["images_exif_damaged"] = len(damaged)
     metrics["cameras"] = results.extraction.cameras
     metrics["pairs_planned"] = len(results.plan.pairs)
     metrics["pairs_verified"] = results.matches.pairs_verified
@@ -296,6 +317,12 @@ def record(report: Report, results: Results, *, max_image_size: int) -> None:
         report.warn(f"skipped {skip.name}: {skip.reason}")
     if len(prepared.skipped) > _MAX_LISTED_SKIPS:
         report.warn(f"skipped {len(prepared.skipped) - _MAX_LISTED_SKIPS} more unreadable files")
+    for photo in damaged[:_MAX_LISTED_SKIPS]:
+        report.warn(
+            f"{photo.source}: its EXIF block is damaged ({photo.exif.damaged}), so its GPS "
+            "position, focal length or capture time may be missing"
+        )
+    record_videos(report, prepared.videos)
     if 0 < with_gps < len(photos):
         report.warn(f"{len(photos) - with_gps} of {len(photos)} photos carry no GPS position")
     if with_gps == 0:
@@ -318,6 +345,28 @@ def record(report: Report, results: Results, *, max_image_size: int) -> None:
     _record_georeference(report, results.alignment)
 
 
+def record_videos(report: Report, videos: list[VideoFrames]) -> None:
+    ok = [v for v in videos if not v.error]
+    if not videos:
+        return
+    report.details["videos"] = [v.summary() for v in videos]
+    report.metrics["video_frames_taken"] = sum(v.taken for v in ok)
+    for video in ok:
+        # how many and why, in the details; a video that gave nothing is a warning
+        log.info(
+            "%s: %d frames taken of %d (%.1f s; the sharpest frame every %g s, %d rejected as "
+            "motion-blurred)", video.name, video.taken, video.frames_decoded, video.duration_s,
+            video.interval_s, video.rejected_blur,
+        )  # fmt: skip
+        if not video.taken:
+            report.warn(f"{video.name}: no usable frame among {video.frames_decoded}")
+        if not video.telemetry:
+            report.warn(
+                f"{video.name}: no DJI .SRT telemetry of the same name beside it, so its frames "
+                "carry no GPS"
+            )
+
+
 def _require_enough_photos(prepared: Prepared) -> None:
     photos, skipped = prepared.photos, prepared.skipped
     if len(photos) >= MIN_IMAGES:
@@ -327,7 +376,7 @@ def _require_enough_photos(prepared: Prepared) -> None:
         listed = ", ".join(s.name for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         unusable = f" (skipped: {listed})"
     raise SpaceportError(
-        f"Only {len(photos)} usable photos (JPEG, PNG or TIFF) were found among "
+        f"Only {len(photos)} usable photos ({ACCEPTED}) were found among "
         f"{prepared.files_total} files in the input{unusable}; structure-from-motion needs "
         f"at least {MIN_IMAGES} overlapping photos, so upload more."
     )

@@ -24,6 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from spaceport_shared.errors import SpaceportError
+from spaceport_train.model_check import validate_model
 
 _MODEL_FILES = ("cameras", "images", "points3D")
 
@@ -86,8 +87,10 @@ def read_reconstruction(model_dir: Path) -> pycolmap.Reconstruction:
     try:
         return pycolmap.Reconstruction(str(model_dir))
     except Exception as exc:  # pycolmap raises plain RuntimeError/ValueError for bad files
+        files = ", ".join(sorted(p.name for p in model_dir.glob("*.bin")) or ["its .txt files"])
         raise SpaceportError(
-            f"The COLMAP model in {model_dir} cannot be read ({exc}); rerun the SfM stage."
+            f"The COLMAP model in {model_dir} cannot be read, one of {files} is damaged or cut "
+            f"short ({exc}); rerun the SfM stage or upload its output again."
         ) from exc
 
 
@@ -151,6 +154,7 @@ def load_scene(input_dir: Path, max_image_size: int, test_every: int) -> SceneDa
             f"{len(missing)} registered image(s) are missing from {images_dir}, e.g. "
             f"{missing[0]}; pass the SfM output folder with its images/."
         )
+    validate_model(model_dir, rec, images_dir)
     points = np.array([p.xyz for p in rec.points3D.values()], dtype=np.float64)
     colors = np.array([p.color for p in rec.points3D.values()], dtype=np.float32) / 255.0
     poses = [img.cam_from_world().matrix() for img in registered]  # [3, 4] each

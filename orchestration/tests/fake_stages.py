@@ -16,7 +16,7 @@ from pathlib import Path
 from spaceport_shared.archive import extract_archive, is_archive
 from spaceport_shared.entrypoint import StageSpec, stage_main
 from spaceport_shared.errors import SpaceportError
-from spaceport_shared.metrics import log_metrics
+from spaceport_shared.metrics import log_metrics, progress_metrics
 from spaceport_shared.report import Report
 from spaceport_shared.settings import setting
 
@@ -63,7 +63,8 @@ def run_train(
     for step in range(1, settings.steps + 1):
         time.sleep(settings.delay_s)
         if step % 10 == 0 or step == settings.steps:
-            log_metrics(step=step, loss=1.0 / step)
+            eta = (settings.steps - step) * settings.delay_s
+            log_metrics(step=step, loss=1.0 / step, **progress_metrics(step / settings.steps, eta))
     log_metrics(psnr=27.25, ssim=0.875, gaussians=1234, steps=settings.steps)
     (output_dir / "scene.ply").write_bytes(b"ply\n" + b"\0" * 4000)
     (extras_dir / "curve.txt").write_text("fake")

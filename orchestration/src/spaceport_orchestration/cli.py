@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("images", type=Path, help="a folder of photos (or a .zip of them)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--redo", action="store_true", help="run every stage again")
+    run.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MIN",
+        help="minutes training may take (the train setting time_budget_min)",
+    )
     _add_stage_settings(run)
 
     demo = sub.add_parser("demo", help="synthetic survey -> spaceport run -> summary")
@@ -123,7 +129,10 @@ def _run(images: Path, out: Path, settings, redo: bool, console: Console) -> int
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    return _run(args.images, args.out, _stage_settings(args), args.redo, console)
+    settings = _stage_settings(args)
+    if args.time_budget is not None:
+        settings["train"].setdefault("time_budget_min", str(args.time_budget))
+    return _run(args.images, args.out, settings, args.redo, console)
 
 
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spaceport_shared.metrics import metric_definitions
+from spaceport_shared.metrics import ETA, PROGRESS, metric_definitions
 
 # Metric names the train stage logs as `metric name=value` lines (the report's metric names).
-TRAIN_METRICS = ("step", "loss", "psnr", "ssim", "gaussians", "steps_per_s")
+TRAIN_METRICS = ("step", "loss", "psnr", "ssim", "gaussians", "steps_per_s", PROGRESS, ETA)
 
 STAGE_TITLES = {
     "sfm": "structure from motion (sfm)",

@@ -44,6 +44,20 @@ def log_metrics(stream: TextIO | None = None, **values: float) -> str:
     return line
 
 
+# Progress of a long step, on the same metric lines: the fraction done (0-1) and the seconds
+# left, so SageMaker's metric definitions and the local runner read one format.
+PROGRESS = "progress"
+ETA = "eta_s"
+
+
+def progress_metrics(fraction: float, eta_s: float) -> dict[str, float]:
+    """The progress names and values for `log_metrics(**...)` (eta rounded to whole seconds)."""
+    values = {PROGRESS: round(min(max(fraction, 0.0), 1.0), 4)}
+    if eta_s == eta_s:  # not nan: known once a step has been timed
+        values[ETA] = round(max(eta_s, 0.0))
+    return values
+
+
 def metric_regex(name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(f"metric name {name!r} is not a plain identifier")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from spaceport_shared.settings import parse_settings
+from spaceport_train.budget import with_defaults
 from spaceport_train.scene_data import load_scene
 from spaceport_train.settings import TrainSettings
 from spaceport_train.trainer import (
@@ -38,7 +39,7 @@ def scene(synth_model):
 
 
 def _settings(**overrides: str) -> TrainSettings:
-    return parse_settings(TrainSettings, {**SETTINGS, **overrides})
+    return with_defaults(parse_settings(TrainSettings, {**SETTINGS, **overrides}))
 
 
 def _assert_same_tensors(a: dict, b: dict, what: str) -> None:

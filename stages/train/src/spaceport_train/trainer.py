@@ -22,8 +22,9 @@ from gsplat.strategy import DefaultStrategy
 from gsplat.strategy.ops import remove
 from torch import Tensor
 
-from spaceport_shared.metrics import log_metrics
+from spaceport_shared.metrics import log_metrics, progress_metrics
 from spaceport_train.backend import rasterize
+from spaceport_train.budget import eta_seconds, progress_fraction
 from spaceport_train.checkpoint import (
     load_newest_checkpoint,
     restore_rng_state,
@@ -66,6 +67,7 @@ class TrainState:
     evals: list[tuple[int, float]] = field(default_factory=list)  # (step, held-out PSNR)
     train_seconds: float = 0.0
     resumed_from: int | None = None
+    ended_early_at: int | None = None  # the step the time budget stopped training at
 
 
 def make_strategy(settings: TrainSettings) -> DefaultStrategy:
@@ -303,8 +305,13 @@ def train(
     backend: str,
     device: torch.device,
     stop_requested: Callable[[], bool] = lambda: False,
+    deadline_s: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TrainState:
     """Run the steps left, with metric lines, evaluations and checkpoints at their cadence.
+
+    `deadline_s` (seconds on `clock`, counted from its zero: the stage's start) ends training
+    early, cleanly, at the first step boundary past it; the caller then evaluates and exports.
 
     Losses stay on the device until a metric line or checkpoint needs them (reading one back
     every step would synchronise a GPU every step).
@@ -326,6 +333,11 @@ def train(
     while state.step < settings.steps:
         if stop_requested():
             raise TrainingStoppedError(state.step, checkpoint())
+        if deadline_s is not None and clock() >= deadline_s:
+            log.warning("time budget reached: training ends at step %d of %d", state.step,
+                        settings.steps)  # fmt: skip
+            state.ended_early_at = state.step
+            break
         started = time.perf_counter()
         pending.append((state.step + 1, train_step(state, scene, settings, backend, device)))
         state.train_seconds += time.perf_counter() - started
@@ -334,11 +346,14 @@ def train(
         if step % settings.log_interval == 0 or step == settings.steps:
             read_losses()
             elapsed = time.perf_counter() - window_start
+            done = progress_fraction(step, settings.steps, clock(), deadline_s)
+            eta = eta_seconds(step, settings.steps, state.train_seconds, clock(), deadline_s)
             log_metrics(
                 step=step,
                 loss=state.history[-1][1],
                 gaussians=len(state.splats["means"]),
                 steps_per_s=window_steps / max(elapsed, 1e-9),
+                **progress_metrics(done, eta),
             )
             window_start, window_steps = time.perf_counter(), 0
         if settings.eval_interval and step % settings.eval_interval == 0 and scene.test:

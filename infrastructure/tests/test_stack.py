@@ -28,7 +28,8 @@ from aws_cdk.assertions import Match, Template
 from spaceport_infra.app import STACK_NAME, build_app
 from spaceport_infra.config import PipelineConfig
 from spaceport_infra.lambda_bundle import HANDLER_FILE, bundle_start_job
-from spaceport_infra.stack import START_JOB_HANDLER, asl_placeholders
+from spaceport_infra.stack import START_JOB_HANDLER
+from spaceport_orchestration.statemachine import placeholders as asl_placeholders
 
 # Actions AWS does not let a policy scope to a resource, so `Resource: "*"` is the only form.
 ALLOWED_UNSCOPED_ACTIONS = {

@@ -83,7 +83,7 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
     ("stage", "title", "reason_prefix"),
     [
         ("train", "Gaussian-splat training (train)", "AlgorithmError: "),
-        ("compress", "compression (compress)", ""),
+        ("compress", "SOG compression (compress)", ""),
     ],
 )
 def test_a_failing_stage_sends_the_failure_email_and_fails(tmp_path, stage, title, reason_prefix):

@@ -16,12 +16,12 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from spaceport_orchestration.local_run import STAGES, RunSummary
+from spaceport_orchestration.local_run import RunSummary
+from spaceport_orchestration.stages import BY_NAME, STAGES
 from spaceport_shared.metrics import ETA, PROGRESS
 
 # The stages' logging prefix ("2026-01-01 12:00:00,123 INFO spaceport: "), dropped for display.
 LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ [A-Z]+ [\w.]+: ")
-TITLES = {"sfm": "structure from motion", "train": "3DGS training", "compress": "SOG compression"}
 
 
 @dataclass
@@ -89,7 +89,7 @@ class RichProgress:
             progress = _progress_text(row)
             style = {"failed": "red", "done": "green", "running": "cyan"}.get(row.state, "")
             table.add_row(
-                TITLES[stage],
+                BY_NAME[stage].title,
                 f"[{style}]{row.state}[/]" if style else row.state,
                 _duration(elapsed),
                 ProgressBar(total=1.0, completed=row.fraction, width=16) if row.fraction else "",
@@ -115,7 +115,7 @@ class RichProgress:
     def stage_started(self, stage: str, total_steps: int | None) -> None:
         row = self.rows[stage]
         row.state, row.started, row.total = "running", time.perf_counter(), total_steps
-        self._plain(f"[{stage}] {TITLES[stage]}: started ({row.note})")
+        self._plain(f"[{stage}] {BY_NAME[stage].title}: started ({row.note})")
         self._refresh()
 
     def stage_line(self, stage: str, line: str, metrics: dict[str, float] | None) -> None:
@@ -140,9 +140,9 @@ class RichProgress:
         row = self.rows[stage]
         row.state, row.seconds = status, seconds
         if status == "skipped":
-            self._plain(f"[{stage}] {TITLES[stage]}: complete output found, skipped")
+            self._plain(f"[{stage}] {BY_NAME[stage].title}: complete output found, skipped")
         else:
-            self._plain(f"[{stage}] {TITLES[stage]}: {status} in {_duration(seconds)}")
+            self._plain(f"[{stage}] {BY_NAME[stage].title}: {status} in {_duration(seconds)}")
         self._refresh()
 
 
@@ -165,7 +165,7 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         result = summary.results.get(stage)
         if result is not None:
             note = " (earlier run)" if result.status == "skipped" else ""
-            rows.append((f"time, {TITLES[stage]}", _duration(result.seconds) + note))
+            rows.append((f"time, {BY_NAME[stage].title}", _duration(result.seconds) + note))
     width = max(len(name) for name, _ in rows) + 1
     console.print("Spaceport result", style="bold", highlight=False)
     for name, value in rows:

@@ -32,16 +32,26 @@ def _photos(n: int, gps: bool = True, spacing_m: float = 10.0) -> list[Photo]:
     return photos
 
 
+def _plan(photos, requested, spatial_neighbors, sequential_overlap):
+    return plan_matching(
+        photos,
+        requested=requested,
+        exhaustive_max_images=20,
+        spatial_neighbors=spatial_neighbors,
+        sequential_overlap=sequential_overlap,
+    )
+
+
 def test_small_sets_are_matched_exhaustively():
-    plan = plan_matching(_photos(12), "auto", 20, 10, 8)
+    plan = _plan(_photos(12), "auto", 10, 8)
     assert plan.mode == "exhaustive"
     assert len(plan.pairs) == 12 * 11 // 2
     assert "12 images" in plan.reason
 
 
 def test_gps_sets_get_spatial_pairs_growing_linearly():
-    small = plan_matching(_photos(100), "auto", 20, 6, 3)
-    large = plan_matching(_photos(400), "auto", 20, 6, 3)
+    small = _plan(_photos(100), "auto", 6, 3)
+    large = _plan(_photos(400), "auto", 6, 3)
     assert small.mode == large.mode == "spatial"
     assert len(large.pairs) <= 4.5 * len(small.pairs)  # linear, not 16x
     assert len(large.pairs) < 400 * 399 // 2 / 20
@@ -56,10 +66,10 @@ def test_gps_sets_get_spatial_pairs_growing_linearly():
 
 
 def test_without_gps_sequential_and_overrides():
-    plan = plan_matching(_photos(50, gps=False), "auto", 20, 6, 4)
+    plan = _plan(_photos(50, gps=False), "auto", 6, 4)
     assert plan.mode == "sequential"
     assert len(plan.pairs) == sum(min(4, 49 - i) for i in range(50))
-    forced = plan_matching(_photos(50), "exhaustive", 20, 6, 4)
+    forced = _plan(_photos(50), "exhaustive", 6, 4)
     assert forced.mode == "exhaustive" and len(forced.pairs) == 50 * 49 // 2
-    fallback = plan_matching(_photos(50, gps=False), "spatial", 20, 6, 4)
+    fallback = _plan(_photos(50, gps=False), "spatial", 6, 4)
     assert fallback.mode == "sequential" and "GPS" in fallback.reason

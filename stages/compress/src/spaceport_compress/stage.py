@@ -28,11 +28,11 @@ from spaceport_compress.sog_format import (
     write_bundle,
     write_folder,
 )
+from spaceport_shared.contract import SOG_NAME
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.report import Report
 from spaceport_shared.splat import SplatModel
 
-BUNDLE_NAME = "scene.sog"
 FOLDER_NAME = "sog"
 
 
@@ -106,12 +106,12 @@ def run(settings: CompressSettings, input_path: Path, output_dir: Path) -> Repor
         encoded = encode_images_parallel(sog, options.webp, threads)
     with report.step("write"):
         write_folder(sog.meta, encoded, output_dir / FOLDER_NAME)
-        write_bundle(sog.meta, encoded, output_dir / BUNDLE_NAME)
+        write_bundle(sog.meta, encoded, output_dir / SOG_NAME)
     with report.step("verify"):
-        decoded = decode_sog(read_sog(output_dir / BUNDLE_NAME))
+        decoded = decode_sog(read_sog(output_dir / SOG_NAME))
         errors = attribute_rmse(cleaned.select(order), decoded)
 
-    output_bytes = (output_dir / BUNDLE_NAME).stat().st_size
+    output_bytes = (output_dir / SOG_NAME).stat().st_size
     report.metrics.update(
         input_bytes=input_bytes,
         output_bytes=output_bytes,

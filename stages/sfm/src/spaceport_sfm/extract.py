@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
@@ -12,11 +13,16 @@ from spaceport_sfm.photos import Photo
 CAMERA_MODEL = "SIMPLE_RADIAL"  # COLMAP's default: f, cx, cy, k; enough for drone lenses
 
 
+@dataclass(frozen=True)
+class Extraction:
+    cameras: int  # camera groups, one COLMAP camera each
+
+
 def extraction_options(
-    long_side: int, max_num_features: int, upsample_below: int, num_threads: int
+    long_side: int, *, max_num_features: int, upsample_below: int, threads: int
 ) -> pycolmap.FeatureExtractionOptions:
     options = pycolmap.FeatureExtractionOptions()
-    options.num_threads = num_threads
+    options.num_threads = threads  # COLMAP: <= 0 uses every core
     options.sift.max_num_features = max_num_features
     # SIFT's first octave at -1 doubles the image first: small images need it for enough
     # features; on large ones it costs ~3x the time for features we do not need.
@@ -28,11 +34,12 @@ def extract_features(
     database: Path,
     image_dir: Path,
     photos: list[Photo],
+    *,
     max_num_features: int,
     upsample_below: int,
-    num_threads: int,
-) -> int:
-    """Extract features for `photos` (working images in `image_dir`); return the camera count.
+    threads: int,
+) -> Extraction:
+    """Extract features for `photos` (working images in `image_dir`) into `database`.
 
     Photos with the same make, model, size and focal length share one SIMPLE_RADIAL camera whose
     focal length starts at the EXIF prior (35 mm equivalent), else COLMAP's 1.2 x long side.
@@ -54,8 +61,11 @@ def extract_features(
             camera_mode=pycolmap.CameraMode.SINGLE,
             reader_options=reader,
             extraction_options=extraction_options(
-                max(first.width, first.height), max_num_features, upsample_below, num_threads
+                max(first.width, first.height),
+                max_num_features=max_num_features,
+                upsample_below=upsample_below,
+                threads=threads,
             ),
         )
         cameras += 1
-    return cameras
+    return Extraction(cameras=cameras)

@@ -94,6 +94,7 @@ def parse_origin(rule: str) -> GeoOrigin | None:
 def georeference(
     model: pycolmap.Reconstruction,
     gps_by_name: dict[str, GeoPosition],
+    *,
     origin_rule: str,
     max_error_m: float,
 ) -> tuple[Georeference | None, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pycolmap
@@ -37,24 +38,24 @@ def _largest(models: dict[int, pycolmap.Reconstruction]) -> pycolmap.Reconstruct
 
 
 def map_incremental(
-    database: Path, image_dir: Path, scratch: Path, num_threads: int, seed: int
+    database: Path, image_dir: Path, scratch: Path, *, threads: int, seed: int
 ) -> pycolmap.Reconstruction | None:
     out = scratch / "incremental"
     out.mkdir(parents=True, exist_ok=True)
     options = pycolmap.IncrementalPipelineOptions()
-    options.num_threads = num_threads
+    options.num_threads = threads  # COLMAP: <= 0 uses every core
     options.random_seed = seed
     return _largest(pycolmap.incremental_mapping(database, image_dir, out, options))
 
 
 def map_global(
-    database: Path, image_dir: Path, scratch: Path, num_threads: int, seed: int, focal_px: float
+    database: Path, image_dir: Path, scratch: Path, *, focal_px: float, threads: int, seed: int
 ) -> pycolmap.Reconstruction | None:
     """`focal_px`: a typical focal length, to express the pixel limit in GLOMAP's units."""
     out = scratch / "global"
     out.mkdir(parents=True, exist_ok=True)
     options = pycolmap.GlobalPipelineOptions()
-    options.num_threads = num_threads
+    options.num_threads = threads
     options.random_seed = seed
     mapper = options.mapper
     mapper.max_normalized_reproj_error = _MAX_REPROJ_ERROR_PX / focal_px
@@ -70,24 +71,27 @@ def _size(model: pycolmap.Reconstruction | None) -> int:
 
 
 def reconstruct(
-    mapper: str,
     database: Path,
     image_dir: Path,
     scratch: Path,
+    *,
+    mapper: str,
     num_images: int,
     focal_px: float,
-    num_threads: int,
+    threads: int,
     seed: int,
 ) -> MappingResult:
     """The largest model found for the `num_images` images in `database`."""
+    run_global = partial(
+        map_global, database, image_dir, scratch, focal_px=focal_px, threads=threads, seed=seed
+    )
     if mapper == "global":
-        model = map_global(database, image_dir, scratch, num_threads, seed, focal_px)
-        return MappingResult(model, "global", "requested with mapper=global")
-    model = map_incremental(database, image_dir, scratch, num_threads, seed)
+        return MappingResult(run_global(), "global", "requested with mapper=global")
+    model = map_incremental(database, image_dir, scratch, threads=threads, seed=seed)
     if _size(model) == num_images:
         return MappingResult(model, "incremental", "incremental mapper placed every image")
     log.info("incremental mapping placed %d of %d images; trying global", _size(model), num_images)
-    fallback = map_global(database, image_dir, scratch, num_threads, seed, focal_px)
+    fallback = run_global()
     note = (
         f"incremental mapper placed {_size(model)} of {num_images} images, "
         f"global mapper {_size(fallback)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pycolmap
@@ -9,12 +10,19 @@ import pycolmap
 from spaceport_sfm.pairs import MatchPlan
 
 
-def match_pairs(database: Path, plan: MatchPlan, scratch: Path, num_threads: int, seed: int) -> int:
-    """Match and verify `plan.pairs` into `database`; return the number of verified pairs."""
+@dataclass(frozen=True)
+class Matches:
+    pairs_verified: int  # image pairs with a verified two-view geometry
+
+
+def match_pairs(
+    database: Path, plan: MatchPlan, scratch: Path, *, threads: int, seed: int
+) -> Matches:
+    """Match and verify `plan.pairs` into `database`."""
     pair_list = scratch / "pairs.txt"
     pair_list.write_text("".join(f"{a} {b}\n" for a, b in plan.pairs))
     matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = num_threads
+    matching.num_threads = threads  # COLMAP: <= 0 uses every core
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = seed
     pairing = pycolmap.ImportedPairingOptions()
@@ -26,4 +34,4 @@ def match_pairs(database: Path, plan: MatchPlan, scratch: Path, num_threads: int
         verification_options=verification,
     )
     with pycolmap.Database.open(database) as db:
-        return db.num_verified_image_pairs()
+        return Matches(pairs_verified=db.num_verified_image_pairs())

@@ -45,6 +45,7 @@ def _gps_neighbours(enu: np.ndarray, k: int) -> set[tuple[int, int]]:  # enu: [N
 
 def plan_matching(
     photos: list[Photo],
+    *,
     requested: str,
     exhaustive_max_images: int,
     spatial_neighbors: int,

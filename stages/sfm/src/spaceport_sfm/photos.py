@@ -109,11 +109,12 @@ def _prepare_one(cand: Candidate, work_dir: Path, max_image_size: int) -> Photo 
 
 
 def prepare_photos(
-    candidates: list[Candidate], work_dir: Path, max_image_size: int, num_threads: int
+    candidates: list[Candidate], work_dir: Path, *, max_image_size: int, threads: int
 ) -> tuple[list[Photo], list[Skipped]]:
-    """Working copies of every readable photo, in capture order (EXIF time, then name)."""
+    """Working copies of every readable photo, in capture order (EXIF time, then name);
+    `threads` 0 uses every core."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    workers = num_threads if num_threads > 0 else None
+    workers = threads if threads > 0 else None
     # Pillow releases the GIL while decoding, resizing and encoding, so threads scale.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda c: _prepare_one(c, work_dir, max_image_size), candidates))

@@ -1,8 +1,8 @@
 """The SfM stage's settings (`--set key=value` or a processing job's ContainerArguments).
 
-Defaults come from measurements on the real sets in `../shared/data` (see `bench/bench_sfm.py`
-and stages/sfm/README.md): they keep every image registered at a fraction of pycolmap's default
-cost.
+Defaults come from measurements on the real sets in `../shared/data` with `bench/bench_sfm.py`
+(figures in stages/sfm/README.md): they keep every image registered at a fraction of pycolmap's
+default cost.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ class SfmSettings:
         help="GPS alignment: camera positions further than this from their GPS fix are outliers",
         min=0.01,
     )
-    num_threads: int = setting(-1, help="CPU threads for pycolmap (-1: all cores)", min=-1)
-    max_archive_gb: float = setting(
-        20.0, help="largest total size a .zip upload may expand to (GiB)", min=0.001
+    threads: int = setting(0, help="worker threads; 0 uses every core", min=0, max=1024)
+    max_extract_gib: float = setting(
+        20.0, help="refuse a .zip upload that expands beyond this many GiB", min=0.001
     )
     seed: int = setting(0, help="random seed for pycolmap's RANSAC and mapper", min=0)

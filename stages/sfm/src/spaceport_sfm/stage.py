@@ -6,19 +6,23 @@ output_dir/
   georeference.json                            origin and fit of the ENU frame
   flight.png                                   camera path over the sparse points
   report.json                                  written last by the runner
+
+Each step takes its slice of the settings and returns a result; `record` turns the results into
+the report.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pycolmap
 
 from spaceport_sfm import __version__
-from spaceport_sfm.extract import extract_features
+from spaceport_sfm.extract import Extraction, extract_features
 from spaceport_sfm.flight_plot import plot_flight
 from spaceport_sfm.georeference import (
     GEOREFERENCE_NAME,
@@ -28,9 +32,9 @@ from spaceport_sfm.georeference import (
     write_georeference,
 )
 from spaceport_sfm.inputs import gather_candidates
-from spaceport_sfm.mapping import reconstruct
-from spaceport_sfm.match import match_pairs
-from spaceport_sfm.pairs import plan_matching
+from spaceport_sfm.mapping import MappingResult, reconstruct
+from spaceport_sfm.match import Matches, match_pairs
+from spaceport_sfm.pairs import MatchPlan, plan_matching
 from spaceport_sfm.photos import Photo, Skipped, prepare_photos
 from spaceport_sfm.settings import SfmSettings
 from spaceport_sfm.undistort import undistort
@@ -41,7 +45,8 @@ log = logging.getLogger(__name__)
 
 MIN_IMAGES = 3
 _MAX_LISTED_SKIPS = 50
-
+_MAX_LISTED_MISSING = 20
+_FALLBACK_FOCAL_FACTOR = 1.2  # COLMAP's focal guess without EXIF: 1.2 x the long side
 
 _ADVICE = (
     "take photos with more overlap (about 70% forward and 60% sideways for a survey), "
@@ -49,10 +54,71 @@ _ADVICE = (
 )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    files_total: int  # files in the upload, archives unpacked
+    photos: list[Photo]  # the files that decoded as photos, in capture order
+    skipped: list[Skipped]  # the files that did not
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    """The mapped model as pycolmap measures it, before undistortion (working-image pixels)."""
+
+    registered: frozenset[str]  # image names with a pose
+    points: int
+    mean_reprojection_error_px: float
+    mean_track_length: float
+
+
+@dataclass(frozen=True)
+class Alignment:
+    georeference: Georeference | None
+    reason: str  # why not georeferenced, "" when it is
+
+
+@dataclass(frozen=True)
+class Results:
+    prepared: Prepared
+    extraction: Extraction
+    plan: MatchPlan
+    matches: Matches
+    mapping: MappingResult
+    model: ModelFigures
+    alignment: Alignment
+
+
+def prepare(
+    input_dir: Path, scratch: Path, *, max_image_size: int, max_extract_gib: float, threads: int
+) -> Prepared:
+    """Every file of the upload (archives unpacked below `scratch`), decoded into working
+    images in `scratch/working`."""
+    candidates = gather_candidates(Path(input_dir), scratch, int(max_extract_gib * 1024**3))
+    photos, skipped = prepare_photos(
+        candidates, scratch / "working", max_image_size=max_image_size, threads=threads
+    )
+    return Prepared(files_total=len(candidates), photos=photos, skipped=skipped)
+
+
+def typical_focal_px(photos: list[Photo]) -> float:
+    return float(
+        np.median([p.focal_px or _FALLBACK_FOCAL_FACTOR * max(p.width, p.height) for p in photos])
+    )
+
+
+def measure(model: pycolmap.Reconstruction) -> ModelFigures:
+    return ModelFigures(
+        registered=frozenset(img.name for img in model.images.values() if img.has_pose),
+        points=model.num_points3D(),
+        mean_reprojection_error_px=model.compute_mean_reprojection_error(),
+        mean_track_length=model.compute_mean_track_length(),
+    )
+
+
 def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
     report = Report(stage="sfm", version=__version__)
     parse_origin(settings.origin)  # a malformed origin fails now, not after the mapping
-    threads = settings.num_threads
+    threads = settings.threads
     pycolmap.set_random_seed(settings.seed)
     with tempfile.TemporaryDirectory(prefix="spaceport-sfm-") as tmp:
         scratch = Path(tmp)
@@ -60,104 +126,131 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
         database = scratch / "database.db"
 
         with report.step("prepare"):
-            max_bytes = int(settings.max_archive_gb * 1024**3)
-            candidates = gather_candidates(Path(input_dir), scratch, max_bytes)
-            photos, skipped = prepare_photos(
-                candidates, image_dir, settings.max_image_size, threads
+            prepared = prepare(
+                input_dir,
+                scratch,
+                max_image_size=settings.max_image_size,
+                max_extract_gib=settings.max_extract_gib,
+                threads=threads,
             )
-        for skip in skipped[:_MAX_LISTED_SKIPS]:
-            report.warn(f"skipped {skip.name}: {skip.reason}")
-        if len(skipped) > _MAX_LISTED_SKIPS:
-            report.warn(f"skipped {len(skipped) - _MAX_LISTED_SKIPS} more unreadable files")
-        report.metrics["files_total"] = len(candidates)
-        report.metrics["images_skipped"] = len(skipped)
-        report.metrics["images_total"] = len(photos)
-        report.metrics["images_used"] = len(photos)  # usable photos, all handed to pycolmap
-        _require_enough_photos(photos, skipped, len(candidates))
-        with_gps = sum(p.exif.gps is not None for p in photos)
-        report.metrics["images_with_gps"] = with_gps
-        if 0 < with_gps < len(photos):
-            report.warn(f"{len(photos) - with_gps} of {len(photos)} photos carry no GPS position")
-        if with_gps == 0:
-            report.warn("no photo carries GPS: the model stays in its own frame and scale")
-        if any(p.focal_px is None for p in photos):
-            report.warn(
-                "some photos lack a 35 mm-equivalent focal length in EXIF: their focal length "
-                "starts at 1.2 x the long side and is refined by bundle adjustment"
-            )
+        photos = prepared.photos
+        _require_enough_photos(prepared)
 
         with report.step("extract"):
-            report.metrics["cameras"] = extract_features(
+            extraction = extract_features(
                 database,
                 image_dir,
                 photos,
-                settings.max_num_features,
-                settings.upsample_below,
-                threads,
+                max_num_features=settings.max_num_features,
+                upsample_below=settings.upsample_below,
+                threads=threads,
             )
 
         plan = plan_matching(
             photos,
-            settings.matching,
-            settings.exhaustive_max_images,
-            settings.spatial_neighbors,
-            settings.sequential_overlap,
+            requested=settings.matching,
+            exhaustive_max_images=settings.exhaustive_max_images,
+            spatial_neighbors=settings.spatial_neighbors,
+            sequential_overlap=settings.sequential_overlap,
         )
-        report.details["matching"] = {"mode": plan.mode, "reason": plan.reason}
-        report.metrics["pairs_planned"] = len(plan.pairs)
         log.info("matching: %s, %s", plan.mode, plan.reason)
         with report.step("match"):
-            report.metrics["pairs_verified"] = match_pairs(
-                database, plan, scratch, threads, settings.seed
-            )
+            matches = match_pairs(database, plan, scratch, threads=threads, seed=settings.seed)
 
         with report.step("map"):
-            focal = float(np.median([p.focal_px or 1.2 * max(p.width, p.height) for p in photos]))
-            mapped = reconstruct(
-                settings.mapper,
+            mapping = reconstruct(
                 database,
                 image_dir,
                 scratch,
-                len(photos),
-                focal,
-                threads,
-                settings.seed,
+                mapper=settings.mapper,
+                num_images=len(photos),
+                focal_px=typical_focal_px(photos),
+                threads=threads,
+                seed=settings.seed,
             )
-        model = mapped.model
-        report.details["mapping"] = {"mapper": mapped.mapper, "note": mapped.note}
-        registered = _require_coverage(model, photos, settings.min_registered_share, report)
+        model = _require_coverage(mapping.model, photos, settings.min_registered_share)
 
         with report.step("georeference"):
             gps = {p.name: p.exif.gps for p in photos if p.exif.gps is not None}
-            geo, why_not = georeference(model, gps, settings.origin, settings.gps_max_error_m)
+            geo, why_not = georeference(
+                model, gps, origin_rule=settings.origin, max_error_m=settings.gps_max_error_m
+            )
             write_georeference(output_dir / GEOREFERENCE_NAME, geo, why_not)
-        _record_georeference(report, geo, why_not)
 
-        # measured on the distorted model, in working-image pixels, as pycolmap reports it
-        report.metrics["points"] = model.num_points3D()
-        report.metrics["mean_reprojection_error_px"] = round(
-            model.compute_mean_reprojection_error(), 4
-        )
-        report.metrics["mean_track_length"] = round(model.compute_mean_track_length(), 3)
+        figures = measure(model)
         with report.step("undistort"):
-            final = undistort(model, image_dir, scratch, output_dir, threads)
-        report.details["working_image_size"] = {
-            "max_image_size": settings.max_image_size,
-            "scale_mean": float(np.mean([p.width / p.original_width for p in photos])),
-        }
+            final = undistort(model, image_dir, scratch, output_dir, threads=threads)
 
         with report.step("plot"):
             title = (
-                f"{registered}/{len(photos)} cameras, {final.num_points3D()} points, "
+                f"{len(figures.registered)}/{len(photos)} cameras, {final.num_points3D()} points, "
                 f"matching {plan.mode}"
             )
             plot_flight(
                 final, [p.name for p in photos], output_dir / "flight.png", geo is not None, title
             )
+        record(
+            report,
+            Results(prepared, extraction, plan, matches, mapping, figures, Alignment(geo, why_not)),
+            max_image_size=settings.max_image_size,
+        )
     return report
 
 
-def _require_enough_photos(photos: list[Photo], skipped: list[Skipped], n_files: int) -> None:
+def record(report: Report, results: Results, *, max_image_size: int) -> None:
+    """The report's metrics, details and warnings from the steps' results.
+
+    files_total counts the files in the upload (archives unpacked), images_total those that
+    decoded as photos (all handed to pycolmap), images_registered those placed in the model.
+    """
+    prepared, photos, model = results.prepared, results.prepared.photos, results.model
+    metrics = report.metrics
+    metrics["files_total"] = prepared.files_total
+    metrics["images_skipped"] = len(prepared.skipped)
+    metrics["images_total"] = len(photos)
+    with_gps = sum(p.exif.gps is not None for p in photos)
+    metrics["images_with_gps"] = with_gps
+    metrics["cameras"] = results.extraction.cameras
+    metrics["pairs_planned"] = len(results.plan.pairs)
+    metrics["pairs_verified"] = results.matches.pairs_verified
+    metrics["images_registered"] = len(model.registered)
+    # measured on the distorted model, in working-image pixels, as pycolmap reports it
+    metrics["points"] = model.points
+    metrics["mean_reprojection_error_px"] = round(model.mean_reprojection_error_px, 4)
+    metrics["mean_track_length"] = round(model.mean_track_length, 3)
+    report.details["matching"] = {"mode": results.plan.mode, "reason": results.plan.reason}
+    report.details["mapping"] = {"mapper": results.mapping.mapper, "note": results.mapping.note}
+    report.details["working_image_size"] = {
+        "max_image_size": max_image_size,
+        "scale_mean": float(np.mean([p.width / p.original_width for p in photos])),
+    }
+
+    for skip in prepared.skipped[:_MAX_LISTED_SKIPS]:
+        report.warn(f"skipped {skip.name}: {skip.reason}")
+    if len(prepared.skipped) > _MAX_LISTED_SKIPS:
+        report.warn(f"skipped {len(prepared.skipped) - _MAX_LISTED_SKIPS} more unreadable files")
+    if 0 < with_gps < len(photos):
+        report.warn(f"{len(photos) - with_gps} of {len(photos)} photos carry no GPS position")
+    if with_gps == 0:
+        report.warn("no photo carries GPS: the model stays in its own frame and scale")
+    if any(p.focal_px is None for p in photos):
+        report.warn(
+            "some photos lack a 35 mm-equivalent focal length in EXIF: their focal length "
+            f"starts at {_FALLBACK_FOCAL_FACTOR} x the long side and is refined by bundle "
+            "adjustment"
+        )
+    missing = [p.source for p in photos if p.name not in model.registered]
+    if missing:
+        report.warn(
+            f"{len(missing)} photos could not be placed in the model: "
+            + ", ".join(missing[:_MAX_LISTED_MISSING])
+            + (" ..." if len(missing) > _MAX_LISTED_MISSING else "")
+        )
+    _record_georeference(report, results.alignment)
+
+
+def _require_enough_photos(prepared: Prepared) -> None:
+    photos, skipped = prepared.photos, prepared.skipped
     if len(photos) >= MIN_IMAGES:
         return
     unusable = ""
@@ -166,17 +259,16 @@ def _require_enough_photos(photos: list[Photo], skipped: list[Skipped], n_files:
         unusable = f" (skipped: {listed})"
     raise SpaceportError(
         f"Only {len(photos)} usable photos (JPEG, PNG or TIFF) were found among "
-        f"{n_files} files in the input{unusable}; structure-from-motion needs "
+        f"{prepared.files_total} files in the input{unusable}; structure-from-motion needs "
         f"at least {MIN_IMAGES} overlapping photos, so upload more."
     )
 
 
 def _require_coverage(
-    model: pycolmap.Reconstruction | None, photos: list[Photo], min_share: float, report: Report
-) -> int:
-    """The number of registered photos; fails when the model holds too few of them."""
+    model: pycolmap.Reconstruction | None, photos: list[Photo], min_share: float
+) -> pycolmap.Reconstruction:
+    """`model`, unless it holds too few of the photos."""
     registered = model.num_reg_images() if model is not None else 0
-    report.metrics["images_registered"] = registered
     share = registered / len(photos)
     if model is None or registered < MIN_IMAGES or share < min_share:
         found = (
@@ -186,21 +278,14 @@ def _require_coverage(
             f"at least {min_share:.0%} needed)"
         )
         raise SpaceportError(f"The {len(photos)} photos do not overlap enough: {found}; {_ADVICE}.")
-    if registered < len(photos):
-        names = {img.name for img in model.images.values() if img.has_pose}
-        missing = [p.source for p in photos if p.name not in names]
-        report.warn(
-            f"{len(missing)} photos could not be placed in the model: "
-            + ", ".join(missing[:20])
-            + (" ..." if len(missing) > 20 else "")
-        )
-    return registered
+    return model
 
 
-def _record_georeference(report: Report, geo: Georeference | None, why_not: str) -> None:
+def _record_georeference(report: Report, alignment: Alignment) -> None:
+    geo = alignment.georeference
     if geo is None:
-        report.warn(f"model not georeferenced: {why_not}; it stays in its own frame")
-        report.details["georeference"] = {"georeferenced": False, "reason": why_not}
+        report.warn(f"model not georeferenced: {alignment.reason}; it stays in its own frame")
+        report.details["georeference"] = {"georeferenced": False, "reason": alignment.reason}
         return
     report.details["georeference"] = {
         "georeferenced": True,

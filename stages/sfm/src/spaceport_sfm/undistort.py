@@ -13,7 +13,8 @@ def undistort(
     image_dir: Path,
     scratch: Path,
     output_dir: Path,
-    num_threads: int,
+    *,
+    threads: int,
 ) -> pycolmap.Reconstruction:
     """Write `output_dir/images/` and `output_dir/sparse/0/` (binary); return that model."""
     distorted = scratch / "distorted"
@@ -26,7 +27,7 @@ def undistort(
         image_dir,
         output_type="COLMAP",
         jpeg_quality=95,
-        num_threads=num_threads,
+        num_threads=threads,
     )
     shutil.move(staged / "images", output_dir / "images")
     sparse = output_dir / "sparse" / "0"

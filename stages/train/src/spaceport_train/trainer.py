@@ -38,6 +38,10 @@ from spaceport_train.ssim import ssim
 
 log = logging.getLogger(__name__)
 
+# A metric line at least this often (seconds) whatever `log_interval` says, so a slow CPU run
+# shows its progress and ETA within its first minute.
+LOG_EVERY_S = 30.0
+
 
 class TrainingStoppedError(Exception):
     """A stop was requested (SIGTERM); the state was checkpointed at `step`."""
@@ -343,9 +347,9 @@ def train(
         state.train_seconds += time.perf_counter() - started
         window_steps += 1
         step = state.step
-        if step % settings.log_interval == 0 or step == settings.steps:
+        elapsed = time.perf_counter() - window_start
+        if step % settings.log_interval == 0 or step == settings.steps or elapsed >= LOG_EVERY_S:
             read_losses()
-            elapsed = time.perf_counter() - window_start
             done = progress_fraction(step, settings.steps, clock(), deadline_s)
             eta = eta_seconds(step, settings.steps, state.train_seconds, clock(), deadline_s)
             log_metrics(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from spaceport_orchestration.naming import DEFAULT_PREFIX, check_prefix
 from spaceport_orchestration.stages import PIPELINE, STAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -19,7 +20,7 @@ def _default_instance_types() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    name_prefix: str = "spaceport"  # SageMaker job names, ECR repositories, the state machine
+    name_prefix: str = DEFAULT_PREFIX  # SageMaker job names, ECR repositories, the state machine
     image_tag: str = "latest"  # the tag `make build-push` pushed (make deploy passes the commit)
     existing_repositories: bool = False  # adopt ECR repositories that exist (build-push, destroy)
     # per stage; CDK context `-c <stage>_instance_type=ml....` changes one
@@ -43,6 +44,7 @@ class PipelineConfig:
     state_machine_path: Path = REPO_ROOT / "orchestration" / "statemachine.asl.json"
 
     def __post_init__(self) -> None:
+        check_prefix(self.name_prefix)
         if self.api_auth not in ("iam", "api-key"):
             raise ValueError(f"api_auth must be 'iam' or 'api-key', not {self.api_auth!r}")
         prefixes = (self.jobs_prefix, self.uploads_prefix, self.images_folder)

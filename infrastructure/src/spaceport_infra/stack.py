@@ -30,8 +30,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from spaceport_infra.config import PipelineConfig
+from spaceport_orchestration.naming import job_resource
 from spaceport_orchestration.stages import PIPELINE, STAGES
 from spaceport_orchestration.statemachine import substitution_values
+from spaceport_shared.contract import GEOREFERENCE_NAME
+from spaceport_shared.report import REPORT_NAME
 
 START_JOB_HANDLER = "spaceport_orchestration.start_job_api.handler"
 # Managed rules Step Functions creates for `.sync` SageMaker tasks (fixed names, AWS-documented).
@@ -244,6 +247,7 @@ class SpaceportStack(cdk.Stack):
             "ArtifactBucket": self.bucket.bucket_name,
             "SageMakerRoleArn": self.sagemaker_role.role_arn,
             "NotificationTopicArn": self.topic.topic_arn,
+            "JobNamePrefix": config.name_prefix,
         }
         for info in PIPELINE:
             repo = self.repositories[info.name]
@@ -271,8 +275,10 @@ class SpaceportStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
             description="Spaceport pipeline: run the stage jobs, read reports, notify",
         )
+        # The names the state machine gives its jobs (orchestration's naming.py).
         job_arns = [
-            self._arn("sagemaker", f"{kind}-job/{prefix}-*") for kind in ("processing", "training")
+            self._arn("sagemaker", job_resource(prefix, kind))
+            for kind in sorted({info.kind for info in PIPELINE})
         ]
         role.add_to_policy(
             iam.PolicyStatement(
@@ -307,11 +313,23 @@ class SpaceportStack(cdk.Stack):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadStageReports",
+                sid="ReadStageReports",  # the reports, and the georeference it copies
                 actions=["s3:GetObject"],
                 resources=[
-                    self.bucket.arn_for_objects(f"{p}*/report.json")
+                    self.bucket.arn_for_objects(f"{p}*/{name}")
                     for p in config.job_data_prefixes
+                    for name in (REPORT_NAME, GEOREFERENCE_NAME)
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PlaceGeoreference",  # georeference.json beside the final .sog
+                actions=["s3:PutObject"],
+                resources=[
+                    self.bucket.arn_for_objects(
+                        f"{config.jobs_prefix}*/{PIPELINE[-1].name}/{GEOREFERENCE_NAME}"
+                    )
                 ],
             )
         )

@@ -157,7 +157,8 @@ def _session(config):
 
 def _cmd_submit(args: argparse.Namespace, console: Console) -> int:
     from spaceport_orchestration.cloud import start_job, upload_images
-    from spaceport_orchestration.execution_input import check_email, check_job_id, new_job_id
+    from spaceport_orchestration.execution_input import check_email, new_job_id
+    from spaceport_orchestration.naming import check_job_id
 
     config = load_config(args.config).require("region", "bucket", "state_machine_arn")
     session = _session(config)

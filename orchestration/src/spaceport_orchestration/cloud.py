@@ -13,9 +13,9 @@ from typing import Any
 from spaceport_orchestration.execution_input import (
     build_execution_input,
     check_images_location,
-    check_job_id,
     new_job_id,
 )
+from spaceport_orchestration.naming import check_job_id
 from spaceport_orchestration.stages import stage_of_state
 from spaceport_shared.errors import SpaceportError
 
@@ -206,6 +206,8 @@ def job_status(
         status.stage = None
         status.results = {
             "sog": output["job"]["sog"],
+            "georeference": output["job"]["georeference"],
+            "location": output["location"]["text"],
             "model": output["train"]["ModelArtifacts"]["S3ModelArtifacts"],
             "outputs": output["job"]["prefix"] + "/",
         }

@@ -26,7 +26,6 @@ from typing import Any
 from spaceport_orchestration.stages import BY_NAME, PIPELINE, STAGES
 from spaceport_shared.errors import SpaceportError
 
-JOB_ID = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,39}$")  # + "-compress-NN" fits 63 chars
 EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 SETTING_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_SETTING_CHARS = 256
@@ -36,14 +35,6 @@ MAX_SETTINGS_PER_STAGE = 40
 def new_job_id(now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"sp-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def check_job_id(job_id: str) -> str:
-    if not JOB_ID.match(job_id):
-        raise SpaceportError(
-            f"The job id {job_id!r} is not valid; use 1-40 letters, digits and single hyphens."
-        )
-    return job_id
 
 
 def check_email(address: str) -> str:

@@ -17,7 +17,8 @@ Two kinds of parameters:
   `train_hyperparameters` as a map of strings).
 
 Every S3 location lives under one job prefix `s3://${ArtifactBucket}/jobs/<execution name>/`;
-SageMaker job names are `<execution name>-<stage>-<retry count>`, unique per execution and retry.
+SageMaker job names are `<prefix>-<execution name>-<stage>-<retry count>` (naming.py), unique per
+execution and retry, and matched by the IAM patterns the CDK stack grants.
 The success and failure messages are published to `${NotificationTopicArn}` with a message
 attribute `email`: the submitter subscribes the user's address with a filter policy on it, so each
 user gets the messages of their own jobs (and the operator, subscribed without a filter, all).
@@ -32,8 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spaceport_orchestration.naming import DEFAULT_PREFIX, job_name_template
 from spaceport_orchestration.stages import PIPELINE, StageInfo, upstream
-from spaceport_shared.contract import DEFAULT_ML_ROOT, SOG_NAME, ProcessingPaths, TrainingPaths
+from spaceport_shared.contract import (
+    DEFAULT_ML_ROOT,
+    GEOREFERENCE_NAME,
+    SOG_NAME,
+    ProcessingPaths,
+    TrainingPaths,
+)
 from spaceport_shared.metrics import TRAINING_METRICS, metric_definitions
 from spaceport_shared.report import REPORT_NAME
 
@@ -56,6 +64,7 @@ SUBSTITUTIONS: dict[str, str | None] = {
     "ArtifactBucket": None,
     "SageMakerRoleArn": None,
     "NotificationTopicArn": None,
+    "JobNamePrefix": DEFAULT_PREFIX,  # SageMaker job names start with it (naming.py)
     **{name: value for info in PIPELINE for name, value in _stage_substitutions(info).items()},
 }
 
@@ -108,7 +117,8 @@ def _intermediate_prefix(part: str) -> str:
 
 
 def _job_name(stage: str) -> str:
-    return f"States.Format('{{}}-{stage}-{{}}', $$.Execution.Name, $$.State.RetryCount)"
+    template = job_name_template(_sub("JobNamePrefix"), stage)
+    return f"States.Format('{template}', $$.Execution.Name, $$.State.RetryCount)"
 
 
 def _s3_input(name: str, uri_path: str, local_path: str) -> dict[str, Any]:
@@ -280,6 +290,8 @@ def _read_report(info: StageInfo, next_state: str) -> dict[str, Any]:
 SUCCESS_MESSAGE = """Your Spaceport job {} has finished.
 
 Compressed model (SOG, for the web viewer): {}
+Location: {}
+Georeference (origin, frame, fit): {}
 Trained model (3DGS PLY inside model.tar.gz): {}
 All outputs: {}/
 
@@ -319,6 +331,8 @@ def _format(template: str, *args: str) -> str:
 
 
 def _notify(subject: str, message: str, next_state: str) -> dict[str, Any]:
+    """Publish the message, then go on to `next_state` whether or not SNS took it: the
+    execution's status is the job's (its outputs stay in S3), not the email's."""
     return {
         "Type": "Task",
         "Resource": "arn:aws:states:::sns:publish",
@@ -341,6 +355,13 @@ def _notify(subject: str, message: str, next_state: str) -> dict[str, Any]:
                 "BackoffRate": 2.0,
             }
         ],
+        "Catch": [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.notification_error",
+                "Next": next_state,
+            }
+        ],
         "Next": next_state,
     }
 
@@ -351,12 +372,28 @@ TRAINING = next(info for info in PIPELINE if info.kind == "training")  # the PSN
 
 FAILED_STEPS = {
     **{info.state: info.label for info in PIPELINE},
-    **{f"{info.state}Report": f"reading the {info.name} report" for info in REPORTING},
+    **{f"{info.state}Report": f"{info.name} report" for info in REPORTING},
+    "Georeference": "georeference copy",
 }
+
+
+# What a user reads when SageMaker stopped a job without a reason of its own: by the training
+# job's SecondaryStatus, else (a user's StopProcessingJob/StopTrainingJob) STOPPED.
+STOP_REASONS = {
+    "MaxRuntimeExceeded": "The job ran past its time limit and SageMaker stopped it "
+    "(MaxRuntimeExceeded); ask for less work, such as fewer steps, or deploy with a longer "
+    "MaxRuntimeSeconds.",
+    "MaxWaitTimeExceeded": "No spot capacity came in time and SageMaker stopped the job "
+    "(MaxWaitTimeExceeded); start the job again, or deploy with train_use_spot=false.",
+}
+STOPPED = "The job was stopped before it finished (by a user or by SageMaker); start it again."
+# A report that is missing or not JSON (the Error line of the message says which).
+REPORT_UNREADABLE = "The {} stage ended without a readable report.json; start the job again."
 
 
 def _failure_states() -> dict[str, Any]:
     states: dict[str, Any] = {}
+    reports = {f"{info.state}Report": info.name for info in REPORTING}
     for step, title in FAILED_STEPS.items():
         states[f"{step}Failed"] = {
             "Type": "Pass",
@@ -367,7 +404,18 @@ def _failure_states() -> dict[str, Any]:
                 "job.$": "$.job",
                 "failure.$": "$.failure",
             },
-            "Next": "HasCause",
+            "Next": f"Use{step}Reason" if step in reports or step == "Georeference" else "HasCause",
+        }
+    fixed = {
+        **{step: REPORT_UNREADABLE.format(stage) for step, stage in reports.items()},
+        "Georeference": GEOREFERENCE_MISSING,
+    }
+    for step, text in fixed.items():
+        states[f"Use{step}Reason"] = {
+            "Type": "Pass",
+            "Parameters": {"text": text},
+            "ResultPath": "$.reason",
+            "Next": "NotifyFailure",
         }
     # A SageMaker job that failed by itself gives States.TaskFailed with the Describe*Job
     # response as its cause: show its ExitMessage (processing: our /opt/ml/output/message) or
@@ -398,31 +446,65 @@ def _failure_states() -> dict[str, Any]:
         "ResultPath": "$.sagemaker",
         "Next": "WhichReason",
     }
+    description = "$.sagemaker.description"
     states["WhichReason"] = {
         "Type": "Choice",
         "Choices": [
+            {"Variable": f"{description}.ExitMessage", "IsPresent": True, "Next": "UseExitMessage"},
             {
-                "Variable": "$.sagemaker.description.ExitMessage",
-                "IsPresent": True,
-                "Next": "UseExitMessage",
-            },
-            {
-                "Variable": "$.sagemaker.description.FailureReason",
+                "Variable": f"{description}.FailureReason",
                 "IsPresent": True,
                 "Next": "UseFailureReason",
+            },
+            # No reason given: a stopped job (a user's stop, a time limit, spot capacity).
+            {"Variable": f"{description}.SecondaryStatus", "IsPresent": True, "Next": "WhyStopped"},
+            {
+                "Variable": f"{description}.ProcessingJobStatus",
+                "IsPresent": True,
+                "Next": "IsProcessingStopped",
             },
         ],
         "Default": "UseCauseAsReason",
     }
+    states["WhyStopped"] = {
+        "Type": "Choice",
+        "Choices": [
+            {
+                "Variable": f"{description}.SecondaryStatus",
+                "StringEquals": status,
+                "Next": f"Use{status}",
+            }
+            for status in STOP_REASONS
+        ],
+        "Default": "UseStopped",
+    }
+    states["IsProcessingStopped"] = {
+        "Type": "Choice",
+        "Choices": [
+            {
+                "Variable": f"{description}.ProcessingJobStatus",
+                "StringEquals": "Stopped",
+                "Next": "UseStopped",
+            }
+        ],
+        "Default": "UseCauseAsReason",
+    }
     for name, path in [
-        ("UseExitMessage", "$.sagemaker.description.ExitMessage"),
-        ("UseFailureReason", "$.sagemaker.description.FailureReason"),
+        ("UseExitMessage", f"{description}.ExitMessage"),
+        ("UseFailureReason", f"{description}.FailureReason"),
         ("UseCauseAsReason", "$.failure.Cause"),
         ("UseErrorAsReason", "$.failure.Error"),
     ]:
         states[name] = {
             "Type": "Pass",
             "Parameters": {"text.$": path},
+            "ResultPath": "$.reason",
+            "Next": "NotifyFailure",
+        }
+    for name, text in [*((f"Use{k}", v) for k, v in STOP_REASONS.items()), ("UseStopped", STOPPED)]:
+        states[name] = {
+            "Type": "Pass",
+            "Parameters": {"text": text},
             "ResultPath": "$.reason",
             "Next": "NotifyFailure",
         }
@@ -498,6 +580,64 @@ def _psnr_states(next_state: str) -> dict[str, Any]:
     }
 
 
+GEOREFERENCED = (
+    "States.Format('latitude {}, longitude {} (WGS84): the model is in ENU metres, x east, "
+    "y north, z up, around it', $.reports.sfm.report.details.georeference.origin.lat, "
+    "$.reports.sfm.report.details.georeference.origin.lon)"
+)
+NOT_GEOREFERENCED = "not georeferenced (no usable GPS in the photos): the model is in its own frame"
+GEOREFERENCE_MISSING = (
+    "The sfm stage's georeference.json could not be copied beside the .sog; start the job again."
+)
+
+
+def _georeference_states(next_state: str) -> dict[str, Any]:
+    """georeference.json (the SfM's ENU origin and fit) beside the .sog, and the location for
+    the message from the sfm report (its details.georeference.origin, when georeferenced)."""
+    origin = "$.reports.sfm.report.details.georeference.origin"
+    return {
+        "CopyGeoreference": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:s3:copyObject",
+            "Parameters": {
+                "Bucket": _sub("ArtifactBucket"),
+                "CopySource.$": f"States.Format('{_sub('ArtifactBucket')}/jobs/{{}}/"
+                f"{PIPELINE[0].name}/{GEOREFERENCE_NAME}', $$.Execution.Name)",
+                "Key.$": f"States.Format('jobs/{{}}/{PIPELINE[-1].name}/{GEOREFERENCE_NAME}', "
+                "$$.Execution.Name)",
+            },
+            "ResultPath": None,
+            "Retry": [
+                {
+                    "ErrorEquals": ["S3.S3Exception", "S3.SdkClientException"],
+                    "IntervalSeconds": 2,
+                    "MaxAttempts": 3,
+                    "BackoffRate": 2.0,
+                }
+            ],
+            "Catch": _catch("Georeference"),
+            "Next": "HasOrigin",
+        },
+        "HasOrigin": {
+            "Type": "Choice",
+            "Choices": [{"Variable": origin, "IsPresent": True, "Next": "UseOrigin"}],
+            "Default": "NoOrigin",
+        },
+        "UseOrigin": {
+            "Type": "Pass",
+            "Parameters": {"text.$": GEOREFERENCED},
+            "ResultPath": "$.location",
+            "Next": next_state,
+        },
+        "NoOrigin": {
+            "Type": "Pass",
+            "Parameters": {"text": NOT_GEOREFERENCED},
+            "ResultPath": "$.location",
+            "Next": next_state,
+        },
+    }
+
+
 def _input_path(info: StageInfo) -> str:
     """Where the stage's job reads: the photos, or what the stage before it wrote."""
     before = upstream(info.name)
@@ -519,6 +659,7 @@ def _configure() -> dict[str, Any]:
         if info.kind == "training":
             locations["checkpoints.$"] = _intermediate_prefix("checkpoints")
     locations["sog.$"] = _job_prefix(f"{PIPELINE[-1].name}/{SOG_NAME}")
+    locations["georeference.$"] = _job_prefix(f"{PIPELINE[-1].name}/{GEOREFERENCE_NAME}")
     for info in PIPELINE:
         if info.kind == "training":
             locations[f"{info.name}_spot.$"] = _number(f"{info.state}UseSpot")
@@ -570,7 +711,8 @@ def build_definition(policy: RetryPolicy | None = None) -> dict[str, Any]:
     states: dict[str, Any] = {
         "Configure": _configure(),
         **_stage_states(policy),
-        **_report_states("HasTrainMetrics"),
+        **_report_states("CopyGeoreference"),
+        **_georeference_states("HasTrainMetrics"),
         **_psnr_states("NotifySuccess"),
         "NotifySuccess": _notify(
             "States.Format('Spaceport job {} finished', $$.Execution.Name)",
@@ -578,6 +720,8 @@ def build_definition(policy: RetryPolicy | None = None) -> dict[str, Any]:
                 SUCCESS_MESSAGE,
                 "$$.Execution.Name",
                 "$.job.sog",
+                "$.location.text",
+                "$.job.georeference",
                 "$.train.ModelArtifacts.S3ModelArtifacts",
                 "$.job.prefix",
                 "$.reports.sfm.report.metrics.images_registered",

@@ -36,6 +36,8 @@ class Result:
     points: int
     reprojection_px: float
     steps: dict[str, float]
+    models: int = 1  # separate models; the figures are the largest's
+    figures: str = ""  # georeference and focal figures (ours)
 
 
 def load() -> str:
@@ -56,7 +58,7 @@ def run_defaults(images: Path, work: Path) -> Result:
     with pycolmap.Database.open(database) as db:
         n_images = db.num_images()
     if not models:
-        return Result(total, 0, n_images, 0, float("nan"), steps)
+        return Result(total, 0, n_images, 0, float("nan"), steps, 0)
     best = max(models.values(), key=lambda r: r.num_reg_images())
     return Result(
         total,
@@ -65,7 +67,24 @@ def run_defaults(images: Path, work: Path) -> Result:
         best.num_points3D(),
         best.compute_mean_reprojection_error(),
         steps,
+        len(models),
     )
+
+
+_FIGURES = (
+    ("georeference_residual_rms_m", "GPS residual RMS {:.2f} m"),
+    ("georeference_horizontal_rms_m", "horizontal RMS {:.2f}"),
+    ("georeference_horizontal_median_m", "median {:.2f}"),
+    ("georeference_horizontal_p95_m", "p95 {:.2f}"),
+    ("georeference_vertical_rms_m", "vertical RMS {:.2f}"),
+    ("georeference_inlier_share", "inliers {:.0%}"),
+    ("gps_altitude_drift_m", "altitude drift {:+.1f} m"),
+    ("gps_jumps", "jumps {:.0f}"),
+    ("ground_tilt_deg", "ground tilt {:.1f} deg"),
+    ("focal_prior_px", "focal prior {:.0f} px"),
+    ("focal_refined_px", "refined {:.0f} px"),
+    ("focal_change", "({:+.1%})"),
+)
 
 
 def run_ours(images: Path, work: Path) -> Result:
@@ -75,6 +94,10 @@ def run_ours(images: Path, work: Path) -> Result:
     total = time.perf_counter() - start
     m = report.metrics
     print(f"    matching: {report.details['matching']['reason']}")
+    print(f"    mapping: {report.details['mapping']['note']}")
+    for warning in report.warnings:
+        print(f"    warning: {warning}")
+    figures = ", ".join(fmt.format(m[key]) for key, fmt in _FIGURES if key in m)
     return Result(
         total,
         int(m["images_registered"]),
@@ -82,16 +105,21 @@ def run_ours(images: Path, work: Path) -> Result:
         int(m["points"]),
         float(m["mean_reprojection_error_px"]),
         {k: v for k, v in report.timings_s.items() if k != "total"},
+        int(m["models_found"]),
+        figures,
     )
 
 
 def show(label: str, r: Result) -> None:
     steps = ", ".join(f"{k} {v:.1f}" for k, v in r.steps.items())
     print(
-        f"  {label:9s} {r.seconds:7.1f} s  registered {r.registered}/{r.images}  "
-        f"points {r.points}  reprojection {r.reprojection_px:.3f} px  ({steps})",
+        f"  {label:9s} {r.seconds:7.1f} s  registered {r.registered}/{r.images} "
+        f"(largest of {r.models} models)  points {r.points}  reprojection "
+        f"{r.reprojection_px:.3f} px  ({steps})",
         flush=True,
     )
+    if r.figures:
+        print(f"    {r.figures}", flush=True)
 
 
 def image_sets(data: Path, names: list[str] | None) -> list[tuple[str, Path]]:

@@ -1,10 +1,18 @@
 import math
+from dataclasses import replace
 
 import piexif
 import pytest
 from PIL import Image
 
-from spaceport_sfm.exif import FULL_FRAME_DIAGONAL_MM, focal_px_from_35mm, read_exif
+from spaceport_sfm.exif import (
+    FULL_FRAME_DIAGONAL_MM,
+    FocalPrior,
+    PhotoExif,
+    focal_prior,
+    focal_px_from_35mm,
+    read_exif,
+)
 
 
 def _rational(value: float, den: int = 10000) -> tuple[int, int]:
@@ -67,3 +75,35 @@ def test_focal_from_35mm_uses_the_frame_diagonal():
     # a 36x24 mm frame imaged at 3600x2400 px: 1 mm = 100 px, so f35 = 50 mm is 5000 px
     assert focal_px_from_35mm(50, 3600, 2400) == pytest.approx(5000.0)
     assert pytest.approx(math.hypot(36, 24)) == FULL_FRAME_DIAGONAL_MM
+
+
+def test_focal_prior_from_every_exif_source():
+    base = PhotoExif(make="", model="", taken_at="", focal_35mm=None, gps=None)
+    # Parrot Sequoia: 4.88 mm lens, 746.27 px/mm over its 4608 px sensor, no 35 mm tag needed
+    sequoia = replace(base, focal_mm=4.88, focal_plane_px_per_mm=746.27, exif_long_side=4608)
+    prior = focal_prior(sequoia, 1600, 1200, 4608)
+    assert prior.focal_px == pytest.approx(4.88 * 746.27 * 1600 / 4608)
+    assert prior.source == "focal length and focal plane resolution"
+    # the 35 mm equivalent wins where present
+    tagged = replace(sequoia, focal_35mm=28.0)
+    assert focal_prior(tagged, 1600, 1200, 4608).focal_px == pytest.approx(
+        focal_px_from_35mm(28.0, 1600, 1200)
+    )
+    assert focal_prior(base, 1600, 1200, 4608) == FocalPrior(None, "none in EXIF")
+
+
+def test_focal_plane_resolution_units_are_read(tmp_path):
+    exif = {
+        piexif.ExifIFD.FocalLength: (488, 100),
+        piexif.ExifIFD.FocalPlaneXResolution: (7462687, 1000),  # per cm: 746.27 px/mm
+        piexif.ExifIFD.FocalPlaneYResolution: (7462687, 1000),
+        piexif.ExifIFD.FocalPlaneResolutionUnit: 3,
+        piexif.ExifIFD.PixelXDimension: 4608,
+    }
+    path = tmp_path / "plane.jpg"
+    Image.new("RGB", (64, 48)).save(path, exif=piexif.dump({"Exif": exif}))
+    with Image.open(path) as im:
+        info = read_exif(im)
+    assert info.focal_mm == pytest.approx(4.88)
+    assert info.focal_plane_px_per_mm == pytest.approx(746.2687)
+    assert info.exif_long_side == 4608

@@ -8,6 +8,7 @@ Pure numpy + Pillow + piexif: importable without pycolmap, torch or matplotlib.
 """
 
 from .colmap_model import write_colmap_model
+from .flaws import Flaws
 from .geodesy import GeoOrigin, enu_to_geodetic, geodetic_to_enu
 from .ground_truth import GroundTruth, ImageTruth, read_ground_truth
 from .presets import PRESETS, Preset
@@ -17,6 +18,7 @@ from .survey import DEFAULT_ORIGIN, Survey, generate
 __all__ = [
     "DEFAULT_ORIGIN",
     "PRESETS",
+    "Flaws",
     "GeoOrigin",
     "GroundTruth",
     "ImageTruth",

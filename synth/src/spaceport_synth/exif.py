@@ -44,6 +44,7 @@ def exif_bytes(
     focal_px: float,
     sensor_width_mm: float,
     taken_at: datetime,
+    focal_35mm_tag: bool = True,
 ) -> bytes:
     pixel_mm = sensor_width_mm / width
     focal_mm = focal_px * pixel_mm
@@ -82,6 +83,8 @@ def exif_bytes(
             piexif.GPSIFD.GPSMapDatum: "WGS-84",
         },
     }
+    if not focal_35mm_tag:  # as some cameras write it: the focal plane resolution only
+        del data["Exif"][piexif.ExifIFD.FocalLengthIn35mmFilm]
     return piexif.dump(data)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from PIL import Image
 from spaceport_shared.errors import SpaceportError
 
 from .exif import exif_bytes
+from .flaws import NO_FLAWS, Flaws, distort, gps_errors
 from .flight import Shot, footprint_m, plan_flight
 from .geodesy import GeoOrigin, enu_to_geodetic
 from .ground import GroundTexture, bake_ground
@@ -92,14 +93,17 @@ def generate(
     preset: str = "demo",
     seed: int = 0,
     origin: GeoOrigin = DEFAULT_ORIGIN,
+    flaws: Flaws = NO_FLAWS,
 ) -> Survey:
     """Render the `preset` survey of the scene `seed` into `out_dir` (created, or empty).
 
     Writes `out_dir/images/IMG_0001.jpg ...` (JPEG with GPS, focal length, make/model and
-    time in EXIF) and `out_dir/ground_truth.json`. The same preset and seed give the same
-    photos.
+    time in EXIF) and `out_dir/ground_truth.json`. The same preset, seed and flaws give the
+    same photos; `flaws` adds a real flight's GPS errors, lens distortion and EXIF gaps.
     """
     spec = get_preset(preset)
+    overlaps = {"forward_overlap": flaws.forward_overlap, "side_overlap": flaws.side_overlap}
+    spec = replace(spec, **{k: v for k, v in overlaps.items() if v is not None})
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):
         raise SpaceportError(f"Output folder {root} is not empty; give a new or empty folder.")
@@ -111,17 +115,20 @@ def generate(
     detail = make_detail_texture(seed, spec.texel_m)
     gps: dict[str, tuple[float, float, float]] = {}
     truths: dict[str, ImageTruth] = {}
+    errors = gps_errors(flaws, len(world.shots), np.random.default_rng([seed, 3]))
+    cam = world.camera
     for index, shot in enumerate(world.shots):
         pixels = render(
-            world.scene, ground, detail, world.camera, shot.world_from_cam, shot.centre,
-            spec.supersample,
-        )  # fmt: skip
-        lat, lon, alt = enu_to_geodetic(shot.centre, origin)
+            world.scene, ground, detail, cam, shot.world_from_cam, shot.centre, spec.supersample
+        )
+        pixels = distort(pixels, cam.fx, cam.fy, cam.cx, cam.cy, flaws.radial_k1)
+        lat, lon, alt = enu_to_geodetic(shot.centre + errors[index], origin)
         gps[shot.name] = (lat, lon, alt)
         exif = exif_bytes(
             lat=lat, lon=lon, alt=alt, width=spec.width, height=spec.height,
             focal_px=spec.focal_px, sensor_width_mm=spec.sensor_width_mm,
             taken_at=_FIRST_SHOT + timedelta(seconds=_SECONDS_BETWEEN_SHOTS * index),
+            focal_35mm_tag=flaws.focal_35mm_tag,
         )  # fmt: skip
         Image.fromarray(pixels).save(
             images_dir / shot.name, "JPEG", quality=spec.jpeg_quality, exif=exif

@@ -12,6 +12,12 @@ _MAKE, _MODEL, _DATETIME = 0x010F, 0x0110, 0x0132
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _DATETIME_ORIGINAL = 0x9003
 _FOCAL_35MM = 0xA405
+_FOCAL_LENGTH = 0x920A
+_EXIF_WIDTH, _EXIF_HEIGHT = 0xA002, 0xA003
+_FOCAL_PLANE_X_RES, _FOCAL_PLANE_Y_RES, _FOCAL_PLANE_UNIT = 0xA20E, 0xA20F, 0xA210
+# FocalPlaneResolutionUnit -> millimetres per unit (EXIF 2.32: 2 inch, 3 cm; 4 mm and 5 um are
+# written by some cameras, e.g. Parrot's)
+_MM_PER_UNIT = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
 _GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON, _GPS_ALT_REF, _GPS_ALT = 1, 2, 3, 4, 5, 6
 
 # The 35 mm-equivalent focal length is defined on the diagonal of a 36x24 mm frame.
@@ -33,6 +39,15 @@ class PhotoExif:
     taken_at: str  # "YYYY:MM:DD HH:MM:SS" or "" when absent
     focal_35mm: float | None  # 35 mm-equivalent focal length, mm
     gps: GeoPosition | None
+    focal_mm: float | None = None  # FocalLength, mm
+    focal_plane_px_per_mm: float | None = None  # FocalPlaneX/YResolution (mean), pixels per mm
+    exif_long_side: int | None = None  # PixelX/YDimension's larger: what that resolution is of
+
+
+@dataclass(frozen=True)
+class FocalPrior:
+    focal_px: float | None  # at the working size; None: EXIF cannot say
+    source: str  # which EXIF tags gave it, for the report
 
 
 def _text(value: object) -> str:
@@ -78,6 +93,23 @@ def _gps(gps_ifd: dict) -> GeoPosition | None:
     return GeoPosition(lat=lat, lon=lon, alt=alt, has_alt=has_alt)
 
 
+def _positive(value: object) -> float | None:
+    try:
+        number = float(value)  # IFDRational converts to float
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _focal_plane_px_per_mm(exif_ifd: dict) -> float | None:
+    per_mm = _MM_PER_UNIT.get(exif_ifd.get(_FOCAL_PLANE_UNIT, 2))  # EXIF's default unit: inch
+    resolutions = [_positive(exif_ifd.get(t)) for t in (_FOCAL_PLANE_X_RES, _FOCAL_PLANE_Y_RES)]
+    known = [r for r in resolutions if r is not None]
+    if per_mm is None or not known:
+        return None
+    return sum(known) / len(known) / per_mm
+
+
 def read_exif(image: Image.Image) -> PhotoExif:
     """EXIF of an opened image; missing or malformed fields become None or ""."""
     exif = image.getexif()
@@ -86,22 +118,32 @@ def read_exif(image: Image.Image) -> PhotoExif:
         gps_ifd = exif.get_ifd(_GPS_IFD)
     except Exception:  # a damaged IFD: keep what IFD0 gave
         exif_ifd, gps_ifd = {}, {}
-    focal_35mm = None
-    raw = exif_ifd.get(_FOCAL_35MM)
-    try:
-        if raw is not None and float(raw) > 0:
-            focal_35mm = float(raw)
-    except (TypeError, ValueError, ZeroDivisionError):
-        focal_35mm = None
+    sides = [_positive(exif_ifd.get(t)) for t in (_EXIF_WIDTH, _EXIF_HEIGHT)]
     return PhotoExif(
         make=_text(exif.get(_MAKE)),
         model=_text(exif.get(_MODEL)),
         taken_at=_text(exif_ifd.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)),
-        focal_35mm=focal_35mm,
+        focal_35mm=_positive(exif_ifd.get(_FOCAL_35MM)),
         gps=_gps(gps_ifd),
+        focal_mm=_positive(exif_ifd.get(_FOCAL_LENGTH)),
+        focal_plane_px_per_mm=_focal_plane_px_per_mm(exif_ifd),
+        exif_long_side=int(max(s for s in sides if s)) if any(sides) else None,
     )
 
 
 def focal_px_from_35mm(focal_35mm: float, width: int, height: int) -> float:
     """Focal length in pixels of a `width`x`height` image from its 35 mm equivalent."""
     return focal_35mm * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM
+
+
+def focal_prior(info: PhotoExif, width: int, height: int, original_long_side: int) -> FocalPrior:
+    """The focal length in pixels of the `width`x`height` working image, from the best EXIF
+    source: the 35 mm equivalent, else FocalLength over the focal plane resolution (the
+    sensor's pixels per mm, of an image with `exif_long_side`, else the original's, long side)."""
+    if info.focal_35mm:
+        return FocalPrior(focal_px_from_35mm(info.focal_35mm, width, height), "35 mm equivalent")
+    if info.focal_mm and info.focal_plane_px_per_mm:
+        long_side = info.exif_long_side or original_long_side
+        focal = info.focal_mm * info.focal_plane_px_per_mm * max(width, height) / long_side
+        return FocalPrior(focal, "focal length and focal plane resolution")
+    return FocalPrior(None, "none in EXIF")

@@ -3,17 +3,27 @@
 
 When the incremental mapper leaves images out (it depends on one good initial pair, which short
 handheld baselines may not offer), the global pipeline, which solves all rotations and positions
-at once, gets a try and the model holding more images wins.
+at once, gets a try and the model holding more images wins. When the winner's refined focal
+length leaves its EXIF prior by more than `max_focal_change` (weak overlap: see
+`intrinsics.py`), its mapper runs again with the focal held at the prior.
+
+GPS enters after mapping (`prior_adjustment.py`), not inside the incremental mapper: with
+`use_prior_position`, pycolmap 4.2.1 aligns the model to the priors before every global bundle
+adjustment by a RANSAC whose trial limit the pipeline options do not expose; on garfield (a
+model that disagrees with its GPS) one such adjustment ran for minutes and mapping did not end
+in 15 minutes, against 82 s without priors.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pycolmap
+
+from spaceport_sfm.intrinsics import focal_priors, largest_focal_change
+from spaceport_sfm.photos import Photo
 
 log = logging.getLogger(__name__)
 
@@ -29,35 +39,60 @@ class MappingResult:
     model: pycolmap.Reconstruction | None
     mapper: str  # the mapper that built `model`
     note: str  # why that mapper, for the report
+    models_found: int  # separate models the winning mapper built
+    focal_held: bool  # mapped again with the focal held at its EXIF prior
 
 
-def _largest(models: dict[int, pycolmap.Reconstruction]) -> pycolmap.Reconstruction | None:
+@dataclass(frozen=True)
+class Models:
+    largest: pycolmap.Reconstruction | None
+    count: int
+
+
+def _largest(models: dict[int, pycolmap.Reconstruction]) -> Models:
     if not models:
-        return None
-    return max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
+        return Models(None, 0)
+    best = max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
+    return Models(best, len(models))
 
 
 def map_incremental(
-    database: Path, image_dir: Path, scratch: Path, *, threads: int, seed: int
-) -> pycolmap.Reconstruction | None:
-    out = scratch / "incremental"
+    database: Path,
+    image_dir: Path,
+    scratch: Path,
+    *,
+    focal_px: float | None = None,  # unused: the incremental mapper's limits are in pixels
+    refine_focal: bool = True,
+    threads: int,
+    seed: int,
+) -> Models:
+    out = scratch / ("incremental" if refine_focal else "incremental-focal-held")
     out.mkdir(parents=True, exist_ok=True)
     options = pycolmap.IncrementalPipelineOptions()
     options.num_threads = threads  # COLMAP: <= 0 uses every core
     options.random_seed = seed
+    options.ba_refine_focal_length = refine_focal  # also the absolute pose's
     return _largest(pycolmap.incremental_mapping(database, image_dir, out, options))
 
 
 def map_global(
-    database: Path, image_dir: Path, scratch: Path, *, focal_px: float, threads: int, seed: int
-) -> pycolmap.Reconstruction | None:
+    database: Path,
+    image_dir: Path,
+    scratch: Path,
+    *,
+    focal_px: float,
+    refine_focal: bool = True,
+    threads: int,
+    seed: int,
+) -> Models:
     """`focal_px`: a typical focal length, to express the pixel limit in GLOMAP's units."""
-    out = scratch / "global"
+    out = scratch / ("global" if refine_focal else "global-focal-held")
     out.mkdir(parents=True, exist_ok=True)
     options = pycolmap.GlobalPipelineOptions()
     options.num_threads = threads
     options.random_seed = seed
     mapper = options.mapper
+    mapper.bundle_adjustment.refine_focal_length = refine_focal
     mapper.max_normalized_reproj_error = _MAX_REPROJ_ERROR_PX / focal_px
     mapper.min_tri_angle_deg = _MIN_TRI_ANGLE_DEG
     mapper.retriangulation.min_angle = _MIN_TRI_ANGLE_DEG
@@ -66,8 +101,8 @@ def map_global(
     return _largest(pycolmap.global_mapping(database, image_dir, out, options))
 
 
-def _size(model: pycolmap.Reconstruction | None) -> int:
-    return model.num_reg_images() if model is not None else 0
+def _size(models: Models) -> int:
+    return models.largest.num_reg_images() if models.largest is not None else 0
 
 
 def reconstruct(
@@ -76,26 +111,47 @@ def reconstruct(
     scratch: Path,
     *,
     mapper: str,
-    num_images: int,
+    photos: list[Photo],
     focal_px: float,
+    max_focal_change: float,
     threads: int,
     seed: int,
 ) -> MappingResult:
-    """The largest model found for the `num_images` images in `database`."""
-    run_global = partial(
-        map_global, database, image_dir, scratch, focal_px=focal_px, threads=threads, seed=seed
-    )
+    """The largest model found for `photos` (all in `database`)."""
+    mappers = {"incremental": map_incremental, "global": map_global}
+    common = {"focal_px": focal_px, "threads": threads, "seed": seed}
     if mapper == "global":
-        return MappingResult(run_global(), "global", "requested with mapper=global")
-    model = map_incremental(database, image_dir, scratch, threads=threads, seed=seed)
-    if _size(model) == num_images:
-        return MappingResult(model, "incremental", "incremental mapper placed every image")
-    log.info("incremental mapping placed %d of %d images; trying global", _size(model), num_images)
-    fallback = run_global()
-    note = (
-        f"incremental mapper placed {_size(model)} of {num_images} images, "
-        f"global mapper {_size(fallback)}"
-    )
-    if _size(fallback) > _size(model):
-        return MappingResult(fallback, "global", note)
-    return MappingResult(model, "incremental", note)
+        used, models, note = (
+            "global",
+            map_global(database, image_dir, scratch, **common),
+            ("requested with mapper=global"),
+        )
+    else:
+        used, models = "incremental", map_incremental(database, image_dir, scratch, **common)
+        note = "incremental mapper placed every image"
+        if _size(models) < len(photos):
+            log.info("incremental mapping placed %d of %d images; trying global", _size(models),
+                     len(photos))  # fmt: skip
+            fallback = map_global(database, image_dir, scratch, **common)
+            note = (
+                f"incremental mapper placed {_size(models)} of {len(photos)} images, "
+                f"global mapper {_size(fallback)}"
+            )
+            if _size(fallback) > _size(models):
+                used, models = "global", fallback
+    held = False
+    if models.largest is not None:
+        priors = focal_priors(models.largest, photos)
+        change = largest_focal_change(models.largest, priors)
+        if change > max_focal_change:
+            log.info("refined focal left its EXIF prior by %.0f%%; mapping again with it held",
+                     100 * change)  # fmt: skip
+            again = mappers[used](database, image_dir, scratch, refine_focal=False, **common)
+            note += (
+                f"; the refined focal length left its EXIF prior by {change:.0%} (more than "
+                f"{max_focal_change:.0%}), so it was mapped again with the focal held "
+                f"({_size(again)} images)"
+            )
+            if _size(again) >= _size(models) * 0.9:
+                models, held = again, True
+    return MappingResult(models.largest, used, note, models.count, held)

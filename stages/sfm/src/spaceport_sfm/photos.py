@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from spaceport_sfm.exif import PhotoExif, focal_px_from_35mm, read_exif
+from spaceport_sfm.exif import PhotoExif, focal_prior, read_exif
 from spaceport_sfm.inputs import Candidate
 
 _FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "TIFF": "TIFF"}
@@ -36,6 +36,7 @@ class Photo:
     original_height: int
     exif: PhotoExif
     focal_px: float | None  # focal length prior at working size, None when EXIF lacks it
+    focal_source: str = ""  # the EXIF tags `focal_px` comes from
 
     @property
     def camera_key(self) -> tuple:
@@ -95,7 +96,8 @@ def _prepare_one(cand: Candidate, work_dir: Path, max_image_size: int) -> Photo 
                 frame.save(dest, "JPEG", quality=_JPEG_QUALITY)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return Skipped(cand.name, f"unreadable image ({type(exc).__name__}: {exc})")
-    focal = focal_px_from_35mm(info.focal_35mm, out_w, out_h) if info.focal_35mm else None
+    prior = focal_prior(info, out_w, out_h, max(width, height))
+    focal = prior.focal_px
     return Photo(
         name=name,
         source=cand.name,
@@ -105,6 +107,7 @@ def _prepare_one(cand: Candidate, work_dir: Path, max_image_size: int) -> Photo 
         original_height=height,
         exif=info,
         focal_px=focal if focal and math.isfinite(focal) else None,
+        focal_source=prior.source,
     )
 
 

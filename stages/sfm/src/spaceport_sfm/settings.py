@@ -68,8 +68,20 @@ class SfmSettings:
     )
     gps_max_error_m: float = setting(
         10.0,
-        help="GPS alignment: camera positions further than this from their GPS fix are outliers",
+        help="GPS alignment: camera positions further than this (horizontally) from their GPS fix"
+        " are outliers, whatever the fixes' own noise; a tighter limit follows from that noise",
         min=0.01,
+    )
+    require_georeference: bool = setting(
+        False,
+        help="fail (no output) unless the model is georeferenced and agrees with its GPS",
+    )
+    max_focal_change: float = setting(
+        0.10,
+        help="a refined focal length further than this share from its EXIF prior is not"
+        " believed (weak overlap): that step is redone with the focal held at the prior",
+        min=0.0,
+        max=10.0,
     )
     threads: int = setting(0, help="worker threads; 0 uses every core", min=0, max=1024)
     max_extract_gib: float = setting(

@@ -27,15 +27,20 @@ from spaceport_sfm.flight_plot import plot_flight
 from spaceport_sfm.georeference import (
     GEOREFERENCE_NAME,
     Georeference,
-    georeference,
+    Verdict,
+    align_to_gps,
+    judge,
+    measure_georeference,
     parse_origin,
     write_georeference,
 )
 from spaceport_sfm.inputs import gather_candidates
+from spaceport_sfm.intrinsics import FocalFigures, focal_figures, focal_priors
 from spaceport_sfm.mapping import MappingResult, reconstruct
 from spaceport_sfm.match import Matches, match_pairs
 from spaceport_sfm.pairs import MatchPlan, plan_matching
 from spaceport_sfm.photos import Photo, Skipped, prepare_photos
+from spaceport_sfm.prior_adjustment import adjust_to_gps
 from spaceport_sfm.settings import SfmSettings
 from spaceport_sfm.undistort import undistort
 from spaceport_shared.errors import SpaceportError
@@ -75,6 +80,8 @@ class ModelFigures:
 class Alignment:
     georeference: Georeference | None
     reason: str  # why not georeferenced, "" when it is
+    verdict: Verdict | None  # what the user must know about it
+    focal: FocalFigures
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,63 @@ def measure(model: pycolmap.Reconstruction) -> ModelFigures:
         mean_reprojection_error_px=model.compute_mean_reprojection_error(),
         mean_track_length=model.compute_mean_track_length(),
     )
+
+
+def georeference(
+    model: pycolmap.Reconstruction, photos: list[Photo], mapping: MappingResult, settings
+) -> Alignment:
+    """Align `model` to the photos' GPS, adjust it with the trusted fixes as priors, judge it."""
+    priors = focal_priors(model, photos)
+    gps = {p.name: p.exif.gps for p in photos if p.exif.gps is not None}
+    aligned, why_not = align_to_gps(
+        model,
+        gps,
+        [p.name for p in photos],
+        origin_rule=settings.origin,
+        max_error_m=settings.gps_max_error_m,
+    )
+    if aligned is None:
+        return Alignment(None, why_not, None, focal_figures(model, priors, mapping.focal_held))
+    found = aligned.gps
+    held = mapping.focal_held
+    # Two passes. First every fix, loosely and under the robust loss: where the photos alone
+    # bent the model (weak overlap), the fixes straighten it, while a fix far off pulls
+    # little. Then the fixes still beyond the outlier distance are left out.
+    passes = [(np.ones(len(aligned.names), bool), max(found.sigma_h_m, found.outlier_m / 2))]
+    passes.append((None, found.sigma_h_m))
+    for keep, sigma_h in passes:
+        if keep is None:
+            keep = aligned.horizontal_residuals(model) < found.outlier_m
+        held = adjust_to_gps(
+            model,
+            aligned.priors(model, keep, sigma_h),
+            outlier_m=found.outlier_m,
+            focal_priors=priors,
+            refine_focal=not held,
+            max_focal_change=settings.max_focal_change,
+            threads=settings.threads,
+        )
+    inliers = aligned.horizontal_residuals(model) < found.outlier_m
+    geo = measure_georeference(model, aligned, inliers)
+    verdict = judge(geo, settings.gps_max_error_m)
+    for line in verdict.warnings:
+        log.warning("%s", line)
+    return Alignment(geo, "", verdict, focal_figures(model, priors, held))
+
+
+def _require_georeference(alignment: Alignment, required: bool) -> None:
+    if not required:
+        return
+    if alignment.georeference is None:
+        raise SpaceportError(
+            f"The model could not be georeferenced ({alignment.reason}) and "
+            "require_georeference=true; upload photos with GPS or unset require_georeference."
+        )
+    if alignment.verdict.untrustworthy:
+        raise SpaceportError(
+            f"The georeference failed its check: {alignment.verdict.untrustworthy} "
+            "(require_georeference=true)."
+        )
 
 
 def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
@@ -163,19 +227,19 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 image_dir,
                 scratch,
                 mapper=settings.mapper,
-                num_images=len(photos),
+                photos=photos,
                 focal_px=typical_focal_px(photos),
+                max_focal_change=settings.max_focal_change,
                 threads=threads,
                 seed=settings.seed,
             )
         model = _require_coverage(mapping.model, photos, settings.min_registered_share)
 
         with report.step("georeference"):
-            gps = {p.name: p.exif.gps for p in photos if p.exif.gps is not None}
-            geo, why_not = georeference(
-                model, gps, origin_rule=settings.origin, max_error_m=settings.gps_max_error_m
-            )
-            write_georeference(output_dir / GEOREFERENCE_NAME, geo, why_not)
+            alignment = georeference(model, photos, mapping, settings)
+            geo = alignment.georeference
+            _require_georeference(alignment, settings.require_georeference)
+            write_georeference(output_dir / GEOREFERENCE_NAME, geo, alignment.reason)
 
         figures = measure(model)
         with report.step("undistort"):
@@ -191,7 +255,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             )
         record(
             report,
-            Results(prepared, extraction, plan, matches, mapping, figures, Alignment(geo, why_not)),
+            Results(prepared, extraction, plan, matches, mapping, figures, alignment),
             max_image_size=settings.max_image_size,
         )
     return report
@@ -235,10 +299,12 @@ def record(report: Report, results: Results, *, max_image_size: int) -> None:
         report.warn("no photo carries GPS: the model stays in its own frame and scale")
     if any(p.focal_px is None for p in photos):
         report.warn(
-            "some photos lack a 35 mm-equivalent focal length in EXIF: their focal length "
-            f"starts at {_FALLBACK_FOCAL_FACTOR} x the long side and is refined by bundle "
-            "adjustment"
+            "some photos carry no focal length in EXIF (no 35 mm equivalent, no focal length "
+            f"with focal plane resolution): their focal length starts at "
+            f"{_FALLBACK_FOCAL_FACTOR} x the long side and is refined by bundle adjustment"
         )
+    metrics["models_found"] = results.mapping.models_found
+    _record_focal(report, results.alignment.focal, photos)
     missing = [p.source for p in photos if p.name not in model.registered]
     if missing:
         report.warn(
@@ -281,6 +347,21 @@ def _require_coverage(
     return model
 
 
+def _record_focal(report: Report, focal: FocalFigures, photos: list[Photo]) -> None:
+    sources = sorted({p.focal_source for p in photos if p.focal_px})
+    report.details["focal"] = {"prior_sources": sources, "held_at_prior": focal.held}
+    if focal.prior_px is None:
+        return
+    report.metrics["focal_prior_px"] = round(focal.prior_px, 1)
+    report.metrics["focal_refined_px"] = round(focal.refined_px, 1)
+    report.metrics["focal_change"] = round(focal.change, 4)
+    if focal.held:
+        report.warn(
+            f"the focal length was held at its EXIF prior ({focal.prior_px:.0f} px): refining "
+            "it took it too far, as weak overlap allows"
+        )
+
+
 def _record_georeference(report: Report, alignment: Alignment) -> None:
     geo = alignment.georeference
     if geo is None:
@@ -292,9 +373,35 @@ def _record_georeference(report: Report, alignment: Alignment) -> None:
         "frame": "ENU metres (x east, y north, z up)",
         "origin": {"lat": geo.origin.lat, "lon": geo.origin.lon, "alt": geo.origin.alt},
         "origin_rule": geo.origin_rule,
+        "vertical_from": geo.vertical_source,
+        "outliers": geo.outliers,
+        "trustworthy": not alignment.verdict.untrustworthy,
     }
-    report.metrics["georeference_residual_rms_m"] = round(geo.residual_rms_m, 3)
-    report.metrics["georeference_residual_median_m"] = round(geo.residual_median_m, 3)
-    report.metrics["georeference_scale"] = geo.scale
+    r = geo.residuals
+    metrics = report.metrics
+    for key, value in (
+        ("georeference_residual_rms_m", r.rms_m),
+        ("georeference_residual_median_m", r.median_m),
+        ("georeference_residual_p95_m", r.p95_m),
+        ("georeference_horizontal_rms_m", r.horizontal_rms_m),
+        ("georeference_horizontal_median_m", r.horizontal_median_m),
+        ("georeference_horizontal_p95_m", r.horizontal_p95_m),
+        ("georeference_vertical_rms_m", r.vertical_rms_m),
+        ("georeference_vertical_median_m", r.vertical_median_m),
+        ("georeference_vertical_p95_m", r.vertical_p95_m),
+        ("georeference_inlier_share", geo.inlier_share),
+        ("georeference_outlier_m", geo.outlier_m),
+        ("gps_horizontal_noise_m", geo.gps_sigma_h_m),
+        ("gps_altitude_drift_m", geo.altitude_drift_m),
+        ("gps_altitude_offset_m", geo.altitude_offset_m),
+        ("gps_altitude_scatter_m", geo.altitude_scatter_m),
+        ("gps_jumps", len(geo.outliers)),
+    ):
+        metrics[key] = round(float(value), 3)
+    metrics["georeference_scale"] = geo.scale
+    if geo.ground_tilt_deg is not None:
+        metrics["ground_tilt_deg"] = round(geo.ground_tilt_deg, 2)
+    for line in alignment.verdict.warnings:
+        report.warn(line)
     if not geo.has_altitude:
         report.warn("GPS altitude missing: heights in the ENU frame are approximate")

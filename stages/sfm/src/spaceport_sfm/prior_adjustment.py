@@ -1,0 +1,70 @@
+"""Bundle adjustment with the GPS inside: pycolmap's pose-prior bundle adjuster.
+
+Each trusted fix is a position prior with its covariance (horizontal tighter than vertical,
+from `gps_quality.py`) under a Cauchy loss, so a fix the assessment missed pulls little. The
+adjuster first aligns the model to the priors by RANSAC (within the outlier distance), which
+is near the identity here: the model already sits on them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pycolmap
+
+from spaceport_sfm.intrinsics import hold_focal, largest_focal_change
+
+log = logging.getLogger(__name__)
+
+# Cauchy scale on the covariance-whitened prior residual: sqrt of chi2(3 dof, 95 %) = 7.815,
+# pycolmap's own default for the robust prior loss.
+_PRIOR_LOSS_SCALE = 7.815**0.5
+
+
+def _adjust(
+    model: pycolmap.Reconstruction,
+    priors: list[pycolmap.PosePrior],
+    outlier_m: float,
+    refine_focal: bool,
+    threads: int,
+) -> None:
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in model.reg_image_ids():
+        config.add_image(image_id)
+    options = pycolmap.BundleAdjustmentOptions()
+    options.refine_focal_length = refine_focal
+    options.print_summary = False
+    options.ceres.solver_options.num_threads = threads if threads > 0 else -1
+    prior_options = pycolmap.PosePriorBundleAdjustmentOptions()
+    prior_options.alignment_ransac.max_error = outlier_m
+    prior_options.alignment_ransac.random_seed = 0
+    prior_options.ceres.prior_position_loss_function_type = pycolmap.LossFunctionType.CAUCHY
+    prior_options.ceres.prior_position_loss_scale = _PRIOR_LOSS_SCALE
+    adjuster = pycolmap.create_pose_prior_bundle_adjuster(
+        options, prior_options, config, priors, model
+    )
+    adjuster.solve()
+
+
+def adjust_to_gps(
+    model: pycolmap.Reconstruction,
+    priors: list[pycolmap.PosePrior],
+    *,
+    outlier_m: float,
+    focal_priors: dict[int, float],
+    refine_focal: bool,
+    max_focal_change: float,
+    threads: int,
+) -> bool:
+    """Adjust `model` (already in ENU metres) with `priors`; return whether the focal was held
+    at its EXIF prior because refinement took it further than `max_focal_change`."""
+    if len(priors) < 3:
+        return not refine_focal
+    _adjust(model, priors, outlier_m, refine_focal, threads)
+    change = largest_focal_change(model, focal_priors)
+    if not refine_focal or change <= max_focal_change:
+        return not refine_focal
+    log.info("GPS adjustment took the focal %.0f%% from its EXIF prior; holding it", 100 * change)
+    hold_focal(model, focal_priors)
+    _adjust(model, priors, outlier_m, False, threads)
+    return True

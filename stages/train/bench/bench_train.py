@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import scipy.optimize
 import torch
 
 from spaceport_shared.settings import parse_settings
@@ -110,15 +111,13 @@ def train_step_seconds(n: int, width: int, height: int, repeats: int) -> float:
 
 
 def fit_cost_model(samples: list[tuple[int, int, float]]) -> dict[str, float]:
-    """seconds ~ base + per_megapixel * MP + per_million * M, least squares."""
-    a = np.array([[1.0, px / 1e6, n / 1e6] for px, n, _ in samples])
+    """`budget.CostModel`'s coefficients by non-negative least squares (a negative one would
+    let the planner promise steps for free)."""
+    a = np.array([[1.0, px / 1e6, n / 1e6, px / 1e6 * n / 1e6] for px, n, _ in samples])
     b = np.array([s for _, _, s in samples])
-    base, per_mp, per_m = np.linalg.lstsq(a, b, rcond=None)[0]
-    return {
-        "base_s": round(float(base), 5),
-        "per_megapixel_s": round(float(per_mp), 5),
-        "per_million_gaussians_s": round(float(per_m), 5),
-    }
+    coefficients, _ = scipy.optimize.nnls(a, b)
+    names = ("base_s", "per_megapixel_s", "per_million_gaussians_s", "per_megapixel_million_s")
+    return {name: round(float(c), 5) for name, c in zip(names, coefficients, strict=True)}
 
 
 def main() -> None:

@@ -47,25 +47,32 @@ RESERVE_S = 20.0
 
 @dataclass(frozen=True)
 class CostModel:
-    """Seconds per training step on a CPU ~ base + per_megapixel * MP + per_million * M."""
+    """Seconds per training step on a CPU ~ base + a MP + b M + c MP M (MP megapixels, M
+    millions of Gaussians; the product term: more pixels and more Gaussians both grow the
+    per-tile lists the kernels walk)."""
 
     base_s: float
     per_megapixel_s: float
     per_million_gaussians_s: float
+    per_megapixel_million_s: float = 0.0
     measured: str = ""
 
     def step_seconds(self, pixels: float, gaussians: float) -> float:
+        mp, m = pixels / 1e6, gaussians / 1e6
         return (
             self.base_s
-            + self.per_megapixel_s * pixels / 1e6
-            + self.per_million_gaussians_s * gaussians / 1e6
+            + self.per_megapixel_s * mp
+            + self.per_million_gaussians_s * m
+            + self.per_megapixel_million_s * mp * m
         )
 
 
 def load_cost_model() -> CostModel:
     text = resources.files("spaceport_train").joinpath("cost_model.json").read_text()
     values = json.loads(text)
-    return CostModel(**{f.name: values[f.name] for f in dataclasses.fields(CostModel)})
+    return CostModel(
+        **{f.name: values[f.name] for f in dataclasses.fields(CostModel) if f.name in values}
+    )
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ demo: setup ## the main job: synthetic drone survey -> sfm -> train -> compress,
 
 bench: setup ## speed and size figures (never pass/fail), each stage against its anchor
 	$(PY) stages/sfm/bench/bench_sfm.py --data $(DATA)
-	$(PY) stages/train/bench/bench_train.py
+	$(PY) stages/train/bench/bench_train.py --fit-cost-model
 	$(PY) stages/compress/bench/bench_compress.py --data $(DATA) $(if $(COMPRESS_PLY),--ply $(COMPRESS_PLY))
 
 clean: ## remove the environment, node_modules and outputs

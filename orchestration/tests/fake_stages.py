@@ -18,7 +18,7 @@ from spaceport_shared.archive import extract_archive, is_archive
 from spaceport_shared.contract import GEOREFERENCE_NAME
 from spaceport_shared.entrypoint import StageSpec, stage_main
 from spaceport_shared.errors import SpaceportError
-from spaceport_shared.metrics import log_metrics
+from spaceport_shared.metrics import log_metrics, progress_metrics
 from spaceport_shared.report import Report
 from spaceport_shared.settings import setting
 
@@ -75,7 +75,8 @@ def run_train(
     for step in range(resumed_from + 1, settings.steps + 1):
         time.sleep(settings.delay_s)
         if step % 10 == 0 or step == settings.steps:
-            log_metrics(step=step, loss=1.0 / step)
+            eta = (settings.steps - step) * settings.delay_s
+            log_metrics(step=step, loss=1.0 / step, **progress_metrics(step / settings.steps, eta))
             checkpoint.write_text(str(step))
     figures = {} if settings.no_psnr else {"psnr": 27.25}
     log_metrics(**figures, ssim=0.875, gaussians=1234, steps=settings.steps)

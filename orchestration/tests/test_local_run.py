@@ -129,7 +129,7 @@ def test_plain_progress_and_summary_text(tmp_path, images):
         )
     print_summary(summary, console)
     text = buffer.getvalue()
-    assert "[train] step 30/30" in text
+    assert "[train] step 30/30 100% eta 0.0s" in text  # the stage's progress metrics
     assert "[compress] SOG compression: done in" in text
     assert "4 of 5" in text and "27.25 dB" in text and "scene.sog" in text
 

@@ -4,10 +4,13 @@ import re
 import pytest
 
 from spaceport_shared.metrics import (
+    ETA,
+    PROGRESS,
     log_metrics,
     metric_definitions,
     metric_regex,
     parse_metric_line,
+    progress_metrics,
 )
 
 
@@ -42,3 +45,11 @@ def test_parse_line_round_trip_and_rejects_other_lines():
 def test_bad_name_is_refused():
     with pytest.raises(ValueError):
         log_metrics(io.StringIO(), **{"held-out psnr": 1.0})
+
+
+def test_progress_metrics_ride_on_metric_lines():
+    line = log_metrics(io.StringIO(), step=10, **progress_metrics(0.25, 61.4))
+    assert line == "metric step=10 progress=0.25 eta_s=61"
+    assert float(re.search(metric_regex(PROGRESS), line).group(1)) == 0.25
+    assert float(re.search(metric_regex(ETA), line).group(1)) == 61
+    assert progress_metrics(1.5, float("nan")) == {PROGRESS: 1.0}  # no ETA before a timed step

@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run each stage in its image (`make build`: spaceport-<stage>:latest), not this venv",
     )
+    run.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MIN",
+        help="minutes training may take (the train setting time_budget_min)",
+    )
     _add_stage_settings(run)
 
     demo = sub.add_parser("demo", help="synthetic survey -> spaceport run -> summary")
@@ -152,7 +158,10 @@ def _run(
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    page = _run(args.images, args.out, _stage_settings(args), args.redo, console, args.containers)
+    settings = _stage_settings(args)
+    if args.time_budget is not None:
+        settings["train"].setdefault("time_budget_min", str(args.time_budget))
+    page = _run(args.images, args.out, settings, args.redo, console, args.containers)
     _open_hint(page, args.out, console)
     return 0
 

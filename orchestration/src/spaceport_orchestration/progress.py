@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from rich.console import Console
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from spaceport_orchestration.local_run import RunSummary
 from spaceport_orchestration.stages import BY_NAME, STAGES
+from spaceport_shared.metrics import ETA, PROGRESS
 
 # The stages' logging prefix ("2026-01-01 12:00:00,123 INFO spaceport: "), dropped for display.
 LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ [A-Z]+ [\w.]+: ")
@@ -30,7 +32,21 @@ class _Row:
     seconds: float | None = None
     step: int | None = None
     total: int | None = None
+    fraction: float | None = None  # the stage's own `progress` metric (0-1)
+    eta_s: float | None = None  # and its `eta_s`
     last_line: str = ""
+
+
+def _progress_text(row: _Row) -> str:
+    """'step 1200/7000 17% eta 5m12.0s' from what the stage's metric lines said."""
+    if row.step is None:
+        return ""
+    text = f"step {row.step}" + (f"/{row.total}" if row.total else "")
+    if row.fraction is not None:
+        text += f" {row.fraction:.0%}"
+    if row.eta_s is not None:
+        text += f" eta {_duration(row.eta_s)}"
+    return text
 
 
 def _duration(seconds: float | None) -> str:
@@ -64,20 +80,19 @@ class RichProgress:
 
     def _table(self) -> Table:
         table = Table(title="spaceport run", expand=False)
-        for column in ("stage", "state", "time", "progress", "last output"):
+        for column in ("stage", "state", "time", "", "progress", "last output"):
             table.add_column(column, overflow="fold" if column == "last output" else "ellipsis")
         for stage, row in self.rows.items():
             elapsed = row.seconds
             if row.state == "running" and row.started is not None:
                 elapsed = time.perf_counter() - row.started
-            progress = ""
-            if row.step is not None:
-                progress = f"step {row.step}" + (f"/{row.total}" if row.total else "")
+            progress = _progress_text(row)
             style = {"failed": "red", "done": "green", "running": "cyan"}.get(row.state, "")
             table.add_row(
                 BY_NAME[stage].title,
                 f"[{style}]{row.state}[/]" if style else row.state,
                 _duration(elapsed),
+                ProgressBar(total=1.0, completed=row.fraction, width=16) if row.fraction else "",
                 progress,
                 (row.last_line or row.note)[:90],
             )
@@ -107,14 +122,18 @@ class RichProgress:
         row = self.rows[stage]
         if line.strip():
             row.last_line = LOG_PREFIX.sub("", line.strip())
+        if metrics and PROGRESS in metrics:
+            row.fraction = metrics[PROGRESS]
+            row.eta_s = metrics.get(ETA)
         if metrics and "step" in metrics:
             row.step = int(metrics["step"])
             now = time.perf_counter()
             if now - self._last_plain >= self.plain_interval_s:
                 self._last_plain = now
-                values = " ".join(f"{k}={v:g}" for k, v in metrics.items() if k != "step")
-                total = f"/{row.total}" if row.total else ""
-                self._plain(f"[{stage}] step {row.step}{total} {values}")
+                values = " ".join(
+                    f"{k}={v:g}" for k, v in metrics.items() if k not in ("step", PROGRESS, ETA)
+                )
+                self._plain(f"[{stage}] {_progress_text(row)} {values}")
         self._refresh()
 
     def stage_done(self, stage: str, status: str, seconds: float | None) -> None:

@@ -21,8 +21,12 @@ from collections.abc import Iterable
 from typing import TextIO
 
 PREFIX = "metric"
+# Progress of a long step, on the same metric lines: the fraction done (0-1) and the seconds
+# left, so SageMaker's metric definitions and the local runner read one format.
+PROGRESS = "progress"
+ETA = "eta_s"
 # What the training stage logs as metric lines (and SageMaker's MetricDefinitions read).
-TRAINING_METRICS = ("step", "loss", "psnr", "ssim", "gaussians", "steps_per_s")
+TRAINING_METRICS = ("step", "loss", "psnr", "ssim", "gaussians", "steps_per_s", PROGRESS, ETA)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VALUE = r"([-+0-9.eE]+|nan|inf)"
 
@@ -44,6 +48,14 @@ def log_metrics(stream: TextIO | None = None, **values: float) -> str:
     out = stream or sys.stdout
     print(line, file=out, flush=True)
     return line
+
+
+def progress_metrics(fraction: float, eta_s: float) -> dict[str, float]:
+    """The progress names and values for `log_metrics(**...)` (eta rounded to whole seconds)."""
+    values = {PROGRESS: round(min(max(fraction, 0.0), 1.0), 4)}
+    if eta_s == eta_s:  # not nan: known once a step has been timed
+        values[ETA] = round(max(eta_s, 0.0))
+    return values
 
 
 def metric_regex(name: str) -> str:

@@ -1,32 +1,57 @@
-"""Rasterizer step time on a CPU: the CPU backend (numba) and the dense PyTorch reference.
+"""Train stage speed on a CPU: the rasterizer, whole training steps, and the budget's cost model.
 
-    .venv/bin/python stages/train/bench/bench_train.py [--data ../shared/data] [--repeats 7]
+    .venv/bin/python stages/train/bench/bench_train.py [--fit-cost-model] [--repeats 5]
 
-One step = projection + binning + rasterization, forward and backward (gradients of every
-Gaussian parameter and of means2d), on issue 5's benchmark scene (`benchmark_scene`: depths
-2-10, fx = fy = 300, 2-8 px splats covering the image). Prints the median wall time, the
-median CPU time of the process, and the machine's load, since wall time on a shared machine
-says little alone. `--data` is accepted for `make bench` and not needed (synthetic scene).
+1. Rasterizer forward + backward (projection, binning, compositing; gradients of every Gaussian
+   parameter and of means2d) on the benchmark scene (`train_scenes.benchmark_scene`: depths
+   2-10, fx = fy = 300, 2-8 px splats covering the image), beside the dense PyTorch reference
+   at 5k Gaussians, 160x120, in the same run.
+2. Whole training steps (`trainer.train_step`: render, L1 + SSIM loss, backward, Adam, LR
+   schedule, DefaultStrategy bookkeeping) at 320, 640 and 800 px wide (4:3) with 50k, 200k and
+   500k Gaussians, as steps/s.
+3. `--fit-cost-model`: least squares of (2)'s step seconds on pixels and Gaussians, written to
+   the package's `cost_model.json`, which `budget.plan` reads (`make bench` does this).
+
+Medians after one warm-up; the machine's load is printed beside them, since wall time on a
+shared machine says little alone. `--data` is accepted for `make bench` and not needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import scipy.optimize
+import torch
+
+from spaceport_shared.settings import parse_settings
 from spaceport_train.backend import configure_cpu_threads, configure_numba_threads
+from spaceport_train.budget import with_defaults
 from spaceport_train.cpu_rasterizer import rasterization_cpu
+from spaceport_train.scene_data import Normalization, SceneData, View
+from spaceport_train.settings import TrainSettings
+from spaceport_train.trainer import build_state, train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fixture modules
 from train_reference import rasterization_reference
 from train_scenes import benchmark_scene
 
+TRAIN_SIZES = ((320, 240), (640, 480), (800, 600))
+TRAIN_GAUSSIANS = (50_000, 200_000, 500_000)
 
-def step_times(raster, n: int, width: int, height: int, repeats: int) -> tuple[float, float]:
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def raster_times(raster, n: int, width: int, height: int, repeats: int) -> tuple[float, float]:
     """Median (wall s, CPU s) of forward + backward, after one warm-up step."""
     scene = benchmark_scene(n, width, height)
     walls, cpus = [], []
@@ -42,16 +67,71 @@ def step_times(raster, n: int, width: int, height: int, repeats: int) -> tuple[f
     return statistics.median(walls), statistics.median(cpus)
 
 
+def train_step_seconds(n: int, width: int, height: int, repeats: int) -> float:
+    """Median seconds of one training step on the benchmark scene (no densification due)."""
+    bench = benchmark_scene(n, width, height)
+    gen = torch.Generator().manual_seed(1)
+    view = View(
+        name="bench",
+        image=torch.rand(height, width, 3, generator=gen),
+        K=bench.Ks[0],
+        viewmat=bench.viewmats[0],
+        cam_from_world=np.eye(4)[:3],
+    )
+    scene = SceneData(
+        train=[view],
+        test=[],
+        points=bench.means.numpy(),
+        colors=bench.colors.numpy(),
+        normalization=Normalization(center=np.zeros(3), scale=1.0),
+        scene_scale=10.0,
+    )
+    settings = with_defaults(
+        parse_settings(
+            TrainSettings,
+            {
+                "steps": "100000",
+                "sh_degree": "0",
+                "refine_start": "100000",
+                "refine_stop": "100000",
+            },
+        )
+    )
+    state = build_state(settings, scene, torch.device("cpu"))
+    with torch.no_grad():  # the benchmark's own splat sizes and opacities, not 3-NN ones
+        state.splats["scales"].copy_(torch.log(bench.scales))
+        state.splats["opacities"].copy_(torch.logit(bench.opacities))
+    times = []
+    for i in range(repeats + 1):
+        started = time.perf_counter()
+        train_step(state, scene, settings, "cpu", torch.device("cpu"))
+        if i:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def fit_cost_model(samples: list[tuple[int, int, float]]) -> dict[str, float]:
+    """`budget.CostModel`'s coefficients by non-negative least squares (a negative one would
+    let the planner promise steps for free)."""
+    a = np.array([[1.0, px / 1e6, n / 1e6, px / 1e6 * n / 1e6] for px, n, _ in samples])
+    b = np.array([s for _, _, s in samples])
+    coefficients, _ = scipy.optimize.nnls(a, b)
+    names = ("base_s", "per_megapixel_s", "per_million_gaussians_s", "per_megapixel_million_s")
+    return {name: round(float(c), 5) for name, c in zip(names, coefficients, strict=True)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="unused: the benchmark scene is synthetic")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--data", help="unused: the benchmark scenes are synthetic")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference-repeats", type=int, default=1)
+    parser.add_argument("--fit-cost-model", action="store_true", help="write cost_model.json")
     args = parser.parse_args()
     configure_numba_threads()
     configure_cpu_threads()
-    print(f"cores: {os.cpu_count()}, load before: {os.getloadavg()[0]:.2f}")
-    print(f"{'backend':<10} {'size':>9} {'gaussians':>9} {'wall ms':>9} {'cpu ms':>9}")
+    print(f"cores: {os.cpu_count()}, load before: {load()}")
+    print("rasterizer forward + backward")
+    print(f"{'backend':<10} {'size':>9} {'gaussians':>9} {'wall ms':>9} {'cpu ms':>9} {'load':>6}")
     results = {}
     cases = [
         ("cpu", rasterization_cpu, 320, 240, 10_000, args.repeats),
@@ -60,12 +140,33 @@ def main() -> None:
         ("reference", rasterization_reference, 160, 120, 5_000, args.reference_repeats),
     ]
     for name, raster, w, h, n, repeats in cases:
-        wall, cpu = step_times(raster, n, w, h, repeats)
+        wall, cpu = raster_times(raster, n, w, h, repeats)
         results[(name, w, n)] = wall
-        print(f"{name:<10} {f'{w}x{h}':>9} {n:>9} {wall * 1e3:>9.1f} {cpu * 1e3:>9.1f}", flush=True)
+        print(
+            f"{name:<10} {f'{w}x{h}':>9} {n:>9} {wall * 1e3:>9.1f} {cpu * 1e3:>9.1f} {load():>6}",
+            flush=True,
+        )
     ratio = results[("reference", 160, 5_000)] / results[("cpu", 160, 5_000)]
     print(f"dense reference / CPU backend at 160x120, 5k Gaussians: {ratio:.0f}x")
-    print(f"load after: {os.getloadavg()[0]:.2f}")
+
+    print("training steps (render, loss, backward, Adam, strategy)")
+    print(f"{'size':>9} {'gaussians':>9} {'steps/s':>8} {'ms/step':>8} {'load':>6}")
+    samples = []
+    for w, h in TRAIN_SIZES:
+        for n in TRAIN_GAUSSIANS:
+            seconds = train_step_seconds(n, w, h, max(2, args.repeats // 2))
+            samples.append((w * h, n, seconds))
+            print(f"{f'{w}x{h}':>9} {n:>9} {1 / seconds:>8.2f} {seconds * 1e3:>8.0f} {load():>6}")
+    model = fit_cost_model(samples)
+    print("cost model:", ", ".join(f"{k}={v}" for k, v in model.items()))
+    if args.fit_cost_model:
+        model["measured"] = (
+            f"bench_train.py --fit-cost-model, {os.cpu_count()} cores, load {load()}"
+        )
+        path = Path(str(resources.files("spaceport_train").joinpath("cost_model.json")))
+        path.write_text(json.dumps(model, indent=2) + "\n")
+        print(f"wrote {path}")
+    print(f"load after: {load()}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,24 @@
-"""EWA projection of 3D Gaussians to the image plane, in differentiable PyTorch.
+"""EWA projection of 3D Gaussians to the image plane: gsplat's maths on the CPU, differentiable.
 
-The maths is that of gsplat's own PyTorch reference (`gsplat.cuda._torch_impl.
-_fully_fused_projection`: world-to-camera, the clamped perspective Jacobian, the 0.3 px blur),
-rewritten as a few GEMMs and elementwise ops because its batched 3x3 einsums cost ~150 ms for 50k
-Gaussians on a CPU (tests check both agree); the radii follow gsplat's
-CUDA kernel instead (opacity-aware box, zero for Gaussians fainter than 1/255 or off-image), so
-`info["radii"]` means the same for both backends and the densification strategy sees the same
-visibility. Vectorised over Gaussians it costs a few milliseconds per camera: no kernel needed.
+`project_gaussians` returns what gsplat's `fully_fused_projection` does (means2d, depths,
+conics, radii, plus the opacities after the antialiasing compensation) with gradients for the
+means, quaternions, scales and opacities; the radii follow gsplat's CUDA kernel (opacity-aware
+box, zero for Gaussians fainter than 1/255 or off-image), so `info["radii"]` means the same for
+both backends and the densification strategy sees the same visibility. The work is the numba
+kernels of `projection_kernels`, forward and hand-written backward, over every core; camera
+poses and intrinsics are inputs only (no gradient).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from spaceport_train.cpu_kernels import ALPHA_MIN
-from spaceport_train.gsplat_torch import quat_to_rotmat
+from spaceport_train.projection_kernels import project_backward, project_forward
 
 
 class Projection(NamedTuple):
@@ -26,6 +27,49 @@ class Projection(NamedTuple):
     depths: Tensor  # [C, N] camera z
     conics: Tensor  # [C, N, 3] inverse 2D covariance (a, b, c)
     opacities: Tensor  # [C, N] after the antialiasing compensation, if any
+
+
+def _array(t: Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().numpy())
+
+
+class _ProjectCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, means, quats, scales, opacities, viewmats, Ks, width, height, options):
+        eps2d, near_plane, far_plane, radius_clip, antialiased = options
+        n, n_cams = means.shape[0], viewmats.shape[0]
+        arrays = [_array(t) for t in (means, quats, scales, opacities, viewmats, Ks)]
+        means2d = torch.empty((n_cams, n, 2), dtype=means.dtype)
+        conics = torch.empty((n_cams, n, 3), dtype=means.dtype)
+        opac = torch.empty((n_cams, n), dtype=means.dtype)
+        depths = torch.empty((n_cams, n), dtype=means.dtype)
+        radii = torch.empty((n_cams, n, 2), dtype=torch.int32)
+        project_forward(
+            *arrays, width, height, eps2d, near_plane, far_plane, radius_clip, antialiased,
+            ALPHA_MIN, means2d.numpy(), conics.numpy(), opac.numpy(), depths.numpy(),
+            radii.numpy(),
+        )  # fmt: skip
+        ctx.arrays = arrays
+        ctx.geometry = (width, height, eps2d, antialiased)
+        ctx.mark_non_differentiable(depths, radii)
+        return radii, means2d, depths, conics, opac
+
+    @staticmethod
+    def backward(ctx, _v_radii, v_means2d, _v_depths, v_conics, v_opac):
+        means = ctx.arrays[0]
+        dtype = torch.from_numpy(means[:0]).dtype
+        grads = [torch.empty(a.shape, dtype=dtype) for a in ctx.arrays[:4]]
+
+        def grad_array(g: Tensor | None, shape: tuple[int, ...]) -> np.ndarray:
+            return np.zeros(shape, means.dtype) if g is None else _array(g.to(dtype))
+
+        n_cams, n = ctx.arrays[4].shape[0], means.shape[0]
+        project_backward(
+            *ctx.arrays, *ctx.geometry,
+            grad_array(v_means2d, (n_cams, n, 2)), grad_array(v_conics, (n_cams, n, 3)),
+            grad_array(v_opac, (n_cams, n)), *(g.numpy() for g in grads),
+        )  # fmt: skip
+        return (*grads, None, None, None, None, None)
 
 
 def project_gaussians(
@@ -44,69 +88,7 @@ def project_gaussians(
     radius_clip: float = 0.0,
     antialiased: bool = False,
 ) -> Projection:
-    n = means.shape[0]
-    n_cams = viewmats.shape[0]
-    rot_c = viewmats[:, :3, :3]  # [C, 3, 3]
-    means_c = torch.matmul(means, rot_c.transpose(1, 2)) + viewmats[:, None, :3, 3]  # [C, N, 3]
-    # M = R_cam R_gauss S, so that the camera-frame covariance is M M^T. One GEMM for all.
-    rot_g = quat_to_rotmat(quats)  # [N, 3, 3]
-    rot = torch.matmul(rot_c, rot_g.permute(1, 0, 2).reshape(3, n * 3))  # [C, 3, N*3]
-    m = rot.reshape(n_cams, 3, n, 3).permute(0, 2, 1, 3) * scales[None, :, None, :]
-    tx, ty, tz = means_c.unbind(-1)  # [C, N]
-    fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]  # [C, 1]
-    cx, cy = Ks[:, 0, 2, None], Ks[:, 1, 2, None]
-    # gsplat's _persp_proj: the Jacobian is taken at a point clamped to 1.3x the field of view.
-    lim_x_pos = (width - cx) / fx + 0.3 * (0.5 * width / fx)
-    lim_x_neg = cx / fx + 0.3 * (0.5 * width / fx)
-    lim_y_pos = (height - cy) / fy + 0.3 * (0.5 * height / fy)
-    lim_y_neg = cy / fy + 0.3 * (0.5 * height / fy)
-    jx = tz * torch.clamp(tx / tz, min=-lim_x_neg, max=lim_x_pos)
-    jy = tz * torch.clamp(ty / tz, min=-lim_y_neg, max=lim_y_pos)
-    inv_z = 1.0 / tz
-    row_x = (fx * inv_z)[..., None] * m[..., 0, :] - (fx * jx * inv_z * inv_z)[..., None] * m[
-        ..., 2, :
-    ]  # [C, N, 3]: first row of J M
-    row_y = (fy * inv_z)[..., None] * m[..., 1, :] - (fy * jy * inv_z * inv_z)[..., None] * m[
-        ..., 2, :
-    ]
-    cxx = (row_x * row_x).sum(-1)
-    cyy = (row_y * row_y).sum(-1)
-    cxy = (row_x * row_y).sum(-1)
-    means2d = torch.stack(
-        [
-            (Ks[:, 0, 0, None] * tx + Ks[:, 0, 1, None] * ty) * inv_z + cx,
-            (Ks[:, 1, 0, None] * tx + Ks[:, 1, 1, None] * ty) * inv_z + cy,
-        ],
-        dim=-1,
-    )  # [C, N, 2]
-    det_orig = cxx * cyy - cxy * cxy
-    cxx = cxx + eps2d
-    cyy = cyy + eps2d
-    det_blurred = cxx * cyy - cxy * cxy
-    det = det_blurred.clamp(min=1e-10)
-    conics = torch.stack([cyy / det, -cxy / det, cxx / det], dim=-1)
-    depths = means_c[..., 2]
-    opac = opacities.expand_as(depths)
-    if antialiased:
-        opac = opac * torch.sqrt(torch.clamp(det_orig / det, min=0.0))
-
-    with torch.no_grad():
-        # gsplat's opacity-aware extent (arXiv:2402.00525, B.2), at most 3.33 sigma.
-        extend = torch.sqrt(2.0 * torch.log(opac.clamp(min=ALPHA_MIN) / ALPHA_MIN))
-        extend = extend.clamp(max=3.33)
-        radius = torch.stack(
-            [torch.ceil(extend * torch.sqrt(cxx)), torch.ceil(extend * torch.sqrt(cyy))], dim=-1
-        )
-        valid = (
-            (det_blurred > 0)
-            & (depths > near_plane)
-            & (depths < far_plane)
-            & (opac >= ALPHA_MIN)
-            & ((radius[..., 0] > radius_clip) | (radius[..., 1] > radius_clip))
-            & (means2d[..., 0] + radius[..., 0] > 0)
-            & (means2d[..., 0] - radius[..., 0] < width)
-            & (means2d[..., 1] + radius[..., 1] > 0)
-            & (means2d[..., 1] - radius[..., 1] < height)
-        )
-        radii = torch.where(valid[..., None], radius, torch.zeros_like(radius)).int()
-    return Projection(radii, means2d, depths, conics, opac)
+    options = (float(eps2d), float(near_plane), float(far_plane), float(radius_clip), antialiased)
+    return Projection(
+        *_ProjectCPU.apply(means, quats, scales, opacities, viewmats, Ks, width, height, options)
+    )

@@ -38,14 +38,30 @@ class TrainSettings:
         "demo survey on a 2-core CPU",
         choices=("none", "demo-cpu"),
     )
-    steps: int = setting(7000, help="optimisation steps (one image each)", min=1, max=1_000_000)
-    max_image_size: int = setting(
-        1600, help="working resolution: images are downscaled so their longer side fits", min=16
+    time_budget_min: float = setting(
+        0.0,
+        help="minutes the stage may take (0: no budget); on a CPU the settings left unset are "
+        "chosen to fit it; training ends early, evaluated and exported, when time runs out",
+        min=0.0,
     )
-    sh_degree: int = setting(3, help="largest spherical-harmonics degree", min=0, max=3)
+    # Left unset (none), these take gsplat's defaults (`budget.GSPLAT_DEFAULTS`), or on a CPU
+    # with a time budget the values `budget.plan` chooses; a value given always wins.
+    steps: int | None = setting(
+        None, help="optimisation steps (one image each); default 7000", min=1, max=1_000_000
+    )
+    max_image_size: int | None = setting(
+        None,
+        help="working resolution: images are downscaled so their longer side fits; default 1600",
+        min=16,
+    )
+    sh_degree: int | None = setting(
+        None, help="largest spherical-harmonics degree; default 3", min=0, max=3
+    )
     sh_degree_interval: int = setting(1000, help="steps between SH degree increases", min=1)
-    max_gaussians: int = setting(
-        1_000_000, help="cap on the number of Gaussians (lowest opacity pruned above it)", min=1
+    max_gaussians: int | None = setting(
+        None,
+        help="cap on the number of Gaussians (lowest opacity pruned above it); default 1000000",
+        min=1,
     )
     ssim_weight: float = setting(0.2, help="loss = (1 - w) L1 + w (1 - SSIM)", min=0.0, max=1.0)
     seed: int = setting(42, help="random seed", min=0)
@@ -70,9 +86,11 @@ class TrainSettings:
     shN_lr: float = setting(2.5e-3 / 20, help="higher-degree SH LR", min=0.0)
     # Densification: gsplat's DefaultStrategy, the only one (its MCMC strategy needs CUDA kernels,
     # which the CPU backend lacks), hence no setting to choose it; gsplat's defaults.
-    refine_start: int = setting(500, help="first densification step", min=0)
-    refine_stop: int = setting(15_000, help="last densification step", min=0)
-    refine_every: int = setting(100, help="steps between densifications", min=1)
+    refine_start: int | None = setting(None, help="first densification step; default 500", min=0)
+    refine_stop: int | None = setting(None, help="last densification step; default 15000", min=0)
+    refine_every: int | None = setting(
+        None, help="steps between densifications; default 100", min=1
+    )
     reset_every: int = setting(3000, help="steps between opacity resets", min=1)
     grow_grad2d: float = setting(2e-4, help="screen-gradient threshold to grow", min=0.0)
     grow_scale3d: float = setting(0.01, help="duplicate below / split above (x scene)", min=0.0)
@@ -82,7 +100,10 @@ class TrainSettings:
     random_background: bool = setting(False, help="random background colour each step")
 
     def __post_init__(self) -> None:
-        if self.refine_stop < self.refine_start:
+        if (
+            None not in (self.refine_start, self.refine_stop)
+            and self.refine_stop < self.refine_start
+        ):
             raise SettingsError(
                 f"Setting 'refine_stop' ({self.refine_stop}) must not be below 'refine_start' "
                 f"({self.refine_start})."

@@ -39,7 +39,8 @@ def initial_splats(
     sh0 = torch.from_numpy((colors - 0.5) / SH_C0).float()[:, None, :]
     shn = torch.zeros((n, (settings.sh_degree + 1) ** 2 - 1, 3))
     params = {
-        "means": torch.from_numpy(points).float(),
+        # A copy: from_numpy would share float32 points, and Adam would move the scene's own.
+        "means": torch.tensor(points, dtype=torch.float32),
         "scales": torch.from_numpy(scales).float(),
         "quats": quats,
         "opacities": opacities,

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +23,9 @@ from spaceport_shared.ply import write_ply
 from spaceport_shared.report import Report
 from spaceport_train import __version__
 from spaceport_train.backend import configure_cpu_threads, resolve_backend
+from spaceport_train.budget import plan
 from spaceport_train.extras import save_side_by_side, save_training_curve
-from spaceport_train.scene_data import SceneData, load_scene
+from spaceport_train.scene_data import SceneData, find_model_dir, load_scene, read_reconstruction
 from spaceport_train.settings import TrainSettings
 from spaceport_train.splats import export_model
 from spaceport_train.trainer import TrainingStoppedError, evaluate, train
@@ -67,6 +69,13 @@ def cameras_json(scene: SceneData) -> list[dict]:
     return sorted(out, key=lambda c: c["name"])
 
 
+def model_summary(input_dir: Path) -> tuple[tuple[int, int], int]:
+    """The photos' size (the largest camera's, width, height) and the SfM point count."""
+    rec = read_reconstruction(find_model_dir(Path(input_dir)))
+    sizes = [(cam.width, cam.height) for cam in rec.cameras.values()] or [(1600, 1200)]
+    return max(sizes, key=lambda wh: wh[0] * wh[1]), rec.num_points3D()
+
+
 def run(
     settings: TrainSettings,
     input_dir: Path,
@@ -75,12 +84,20 @@ def run(
     checkpoint_dir: Path,
     extras_dir: Path,
 ) -> Report:
+    started = time.perf_counter()
+
+    def clock() -> float:  # seconds since the stage started: the time budget's clock
+        return time.perf_counter() - started
+
     report = Report(stage="train", version=__version__)
     backend = resolve_backend(settings.backend)
     device = torch.device("cuda" if backend == "cuda" else "cpu")
     if backend == "cpu":
         configure_cpu_threads()
     with report.step("load"):
+        chosen = plan(settings, backend, *model_summary(Path(input_dir)))
+        settings = chosen.settings
+        log.info("settings: %s", chosen.reason)
         scene = load_scene(Path(input_dir), settings.max_image_size, settings.test_every)
     if not scene.train:
         raise SpaceportError("No images are left for training after the hold-out; add photos.")
@@ -95,13 +112,27 @@ def run(
     )
     with report.step("train"), _sigterm_flag() as stop:
         try:
-            state = train(settings, scene, Path(checkpoint_dir), backend, device, stop.is_set)
+            state = train(
+                settings,
+                scene,
+                Path(checkpoint_dir),
+                backend,
+                device,
+                stop.is_set,
+                deadline_s=chosen.deadline_s,
+                clock=clock,
+            )
         except TrainingStoppedError as stopped:
             raise StageTerminatedError(
                 f"Training was stopped (SIGTERM) at step {stopped.step} and checkpointed; "
                 "run the job again to resume."
             ) from None
 
+    if state.ended_early_at is not None:
+        report.warn(
+            f"The {settings.time_budget_min:g} min time budget ended training at step "
+            f"{state.ended_early_at} of {settings.steps}; the model is less refined than planned."
+        )
     eval_views = scene.test
     if not eval_views:
         report.warn("No held-out images (fewer than 2 photos): PSNR is measured on training views.")
@@ -135,6 +166,7 @@ def run(
             "backend": backend,
             "device": torch.cuda.get_device_name() if backend == "cuda" else "cpu",
             "resumed_from_step": state.resumed_from,
+            "plan": chosen.details(),
             "train_views": len(scene.train),
             "test_views": len(scene.test),
             "resolution": [scene.train[0].width, scene.train[0].height],

@@ -22,8 +22,9 @@ from gsplat.strategy import DefaultStrategy
 from gsplat.strategy.ops import remove
 from torch import Tensor
 
-from spaceport_shared.metrics import log_metrics
+from spaceport_shared.metrics import log_metrics, progress_metrics
 from spaceport_train.backend import rasterize
+from spaceport_train.budget import eta_seconds, progress_fraction
 from spaceport_train.checkpoint import (
     load_newest_checkpoint,
     restore_rng_state,
@@ -36,6 +37,10 @@ from spaceport_train.splats import colors_for, initial_splats, learning_rates, m
 from spaceport_train.ssim import ssim
 
 log = logging.getLogger(__name__)
+
+# A metric line at least this often (seconds) whatever `log_interval` says, so a slow CPU run
+# shows its progress and ETA within its first minute.
+LOG_EVERY_S = 30.0
 
 
 class TrainingStoppedError(Exception):
@@ -66,6 +71,7 @@ class TrainState:
     evals: list[tuple[int, float]] = field(default_factory=list)  # (step, held-out PSNR)
     train_seconds: float = 0.0
     resumed_from: int | None = None
+    ended_early_at: int | None = None  # the step the time budget stopped training at
 
 
 def make_strategy(settings: TrainSettings) -> DefaultStrategy:
@@ -303,8 +309,13 @@ def train(
     backend: str,
     device: torch.device,
     stop_requested: Callable[[], bool] = lambda: False,
+    deadline_s: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TrainState:
     """Run the steps left, with metric lines, evaluations and checkpoints at their cadence.
+
+    `deadline_s` (seconds on `clock`, counted from its zero: the stage's start) ends training
+    early, cleanly, at the first step boundary past it; the caller then evaluates and exports.
 
     Losses stay on the device until a metric line or checkpoint needs them (reading one back
     every step would synchronise a GPU every step).
@@ -326,19 +337,27 @@ def train(
     while state.step < settings.steps:
         if stop_requested():
             raise TrainingStoppedError(state.step, checkpoint())
+        if deadline_s is not None and clock() >= deadline_s:
+            log.warning("time budget reached: training ends at step %d of %d", state.step,
+                        settings.steps)  # fmt: skip
+            state.ended_early_at = state.step
+            break
         started = time.perf_counter()
         pending.append((state.step + 1, train_step(state, scene, settings, backend, device)))
         state.train_seconds += time.perf_counter() - started
         window_steps += 1
         step = state.step
-        if step % settings.log_interval == 0 or step == settings.steps:
+        elapsed = time.perf_counter() - window_start
+        if step % settings.log_interval == 0 or step == settings.steps or elapsed >= LOG_EVERY_S:
             read_losses()
-            elapsed = time.perf_counter() - window_start
+            done = progress_fraction(step, settings.steps, clock(), deadline_s)
+            eta = eta_seconds(step, settings.steps, state.train_seconds, clock(), deadline_s)
             log_metrics(
                 step=step,
                 loss=state.history[-1][1],
                 gaussians=len(state.splats["means"]),
                 steps_per_s=window_steps / max(elapsed, 1e-9),
+                **progress_metrics(done, eta),
             )
             window_start, window_steps = time.perf_counter(), 0
         if settings.eval_interval and step % settings.eval_interval == 0 and scene.test:

@@ -25,10 +25,11 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk.assertions import Match, Template
 
-from spaceport_infra.app import STACK_NAME, build_app
+from spaceport_infra.app import build_app
 from spaceport_infra.config import PipelineConfig
 from spaceport_infra.lambda_bundle import HANDLER_FILE, bundle_start_job
-from spaceport_infra.stack import START_JOB_HANDLER, asl_placeholders
+from spaceport_infra.stack import START_JOB_HANDLER
+from spaceport_orchestration.statemachine import placeholders as asl_placeholders
 
 # Actions AWS does not let a policy scope to a resource, so `Resource: "*"` is the only form.
 ALLOWED_UNSCOPED_ACTIONS = {
@@ -44,25 +45,6 @@ ALLOWED_UNSCOPED_ACTIONS = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
-    out = tmp_path_factory.mktemp("cdk")
-    templates = {}
-    for auth in ("iam", "api-key"):
-        app = build_app(
-            outdir=str(out / auth),
-            context={
-                "api_auth": auth,
-                "image_tag": "abc123def456",
-                "intermediate_expiry_days": "9",
-                # the second variant adopts repositories that `make build-push` created
-                "existing_repositories": auth == "api-key",
-            },
-        )
-        templates[auth] = Template.from_stack(app.node.find_child(STACK_NAME))
-    return templates
 
 
 @pytest.fixture(scope="module")
@@ -368,6 +350,14 @@ def test_context_strings_become_typed_settings() -> None:
         PipelineConfig.from_context({"api_auth": "open"}.get)
     with pytest.raises(ValueError, match="prefix"):
         PipelineConfig.from_context({"jobs_prefix": "jobs"}.get)
+    # SageMaker lower-cases job names in ARNs and the longest name must fit 63 characters
+    for bad in ("Spaceport", "spaceport-too-long"):
+        with pytest.raises(ValueError, match="name_prefix"):
+            PipelineConfig.from_context({"name_prefix": bad}.get)
+    assert (
+        PipelineConfig.from_context({"sfm_instance_type": "ml.m5.xlarge"}.get).instance_type("sfm")
+        == "ml.m5.xlarge"
+    )
 
 
 def test_lambda_bundle_holds_the_handler_without_caches(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ trivial. `python fake_stages.py sfm|train|compress [args]`; `--set fail=true` ma
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import zipfile
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spaceport_shared.archive import extract_archive, is_archive
+from spaceport_shared.contract import GEOREFERENCE_NAME
 from spaceport_shared.entrypoint import StageSpec, stage_main
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.metrics import log_metrics
@@ -28,6 +30,7 @@ class FakeSettings:
     fail: bool = setting(False, help="fail with a user error")
     steps: int = setting(30, help="training steps", min=1, max=100000)
     delay_s: float = setting(0.0, help="sleep per step", min=0, max=10)
+    no_psnr: bool = setting(False, help="train: log and report no psnr")
 
 
 def _maybe_fail(stage: str, settings: FakeSettings) -> None:
@@ -37,12 +40,17 @@ def _maybe_fail(stage: str, settings: FakeSettings) -> None:
 
 def run_sfm(settings: FakeSettings, input_dir: Path, output_dir: Path) -> Report:
     _maybe_fail("sfm", settings)
+    time.sleep(settings.delay_s)
     images = sorted(p for p in input_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(images) < 3:
         raise SpaceportError(f"Found {len(images)} images in {input_dir}; give at least 3.")
     (output_dir / "sparse" / "0").mkdir(parents=True)
     (output_dir / "sparse" / "0" / "points.txt").write_text("\n".join(p.name for p in images))
+    origin = {"lat": 55.7125, "lon": 13.221, "alt": 65.0}
+    georeference = {"format": "spaceport-georeference/1", "frame": "ENU", "origin": origin}
+    (output_dir / GEOREFERENCE_NAME).write_text(json.dumps(georeference))
     report = Report(stage="sfm", version="0.0-fake")
+    report.details["georeference"] = {"georeferenced": True, "origin": origin}
     report.metrics.update(
         images_total=len(images), images_registered=len(images) - 1, points=100 * len(images)
     )
@@ -60,15 +68,23 @@ def run_train(
     _maybe_fail("train", settings)
     if not (input_dir / "sparse" / "0").is_dir():
         raise SpaceportError(f"No COLMAP model in {input_dir}; run the sfm stage first.")
-    for step in range(1, settings.steps + 1):
+    # A checkpoint every 10 steps; a restarted job (spot) resumes from the last one.
+    checkpoint = checkpoint_dir / "step.txt"
+    resumed_from = int(checkpoint.read_text()) if checkpoint.exists() else 0
+    print(f"resumed from step {resumed_from}", flush=True)
+    for step in range(resumed_from + 1, settings.steps + 1):
         time.sleep(settings.delay_s)
         if step % 10 == 0 or step == settings.steps:
             log_metrics(step=step, loss=1.0 / step)
-    log_metrics(psnr=27.25, ssim=0.875, gaussians=1234, steps=settings.steps)
+            checkpoint.write_text(str(step))
+    figures = {} if settings.no_psnr else {"psnr": 27.25}
+    log_metrics(**figures, ssim=0.875, gaussians=1234, steps=settings.steps)
     (output_dir / "scene.ply").write_bytes(b"ply\n" + b"\0" * 4000)
     (extras_dir / "curve.txt").write_text("fake")
     report = Report(stage="train", version="0.0-fake")
-    report.metrics.update(psnr=27.25, ssim=0.875, gaussians=1234, steps=settings.steps)
+    report.metrics.update(
+        **figures, ssim=0.875, gaussians=1234, steps=settings.steps, resumed_from=resumed_from
+    )
     return report
 
 

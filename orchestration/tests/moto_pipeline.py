@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from aws_requests import START_JOB_KEY, RequestLog
 from moto import mock_aws
 from moto_sagemaker import SageMakerEmulator, wait_for_execution
 
@@ -34,6 +35,7 @@ class MotoPipeline:
     topic_arn: str
     queue_url: str  # receives what the user's email subscription receives
     role_arn: str
+    requests: RequestLog  # every AWS request of the pipeline's principals, in IAM's terms
 
     @property
     def sfn(self):
@@ -63,11 +65,11 @@ def start_test_job(
     settings: Mapping[str, Mapping[str, str]] | None = None,
     subscribe: bool = True,
 ):
-    """Start a job the way `spaceport submit` and `/start-job` do."""
+    """Start a job the way `spaceport submit` and `/start-job` do (as the start-job Lambda)."""
     return start_job(
-        sfn=pipeline.sfn,
-        s3=pipeline.s3,
-        sns=boto3.client("sns", region_name=REGION) if subscribe else None,
+        sfn=start_job_client("stepfunctions"),
+        s3=start_job_client("s3"),
+        sns=start_job_client("sns") if subscribe else None,
         bucket=BUCKET,
         state_machine_arn=pipeline.state_machine_arn,
         topic_arn=pipeline.topic_arn if subscribe else None,
@@ -75,6 +77,16 @@ def start_test_job(
         email=USER_EMAIL,
         settings=settings,
         job_id=job_id,
+    )
+
+
+def start_job_client(service: str):
+    """A client signing as the start-job Lambda's role (its requests are recorded as such)."""
+    return boto3.client(
+        service,
+        region_name=REGION,
+        aws_access_key_id=START_JOB_KEY,
+        aws_secret_access_key="testing",
     )
 
 
@@ -96,6 +108,7 @@ def moto_pipeline(
     env: Mapping[str, str] | None = None,
     throttle: dict[str, int] | None = None,
     substitutions: Mapping[str, str] | None = None,
+    **emulator_options: Any,  # capacity, interrupt, tamper: see SageMakerEmulator
 ) -> Iterator[MotoPipeline]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3", region_name=REGION)
@@ -133,12 +146,15 @@ def moto_pipeline(
             definition=text,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/spaceport-states",
         )["stateMachineArn"]
+        requests = RequestLog(REGION, ACCOUNT)
         emulator = SageMakerEmulator(
             images={IMAGE_URIS[s]: list(cmd) for s, cmd in stage_commands.items()},
             work_root=tmp_path / "sagemaker",
             region=REGION,
             env=env or {},
             throttle=dict(throttle or {}),
+            requests=requests,
+            **emulator_options,
         )
-        with emulator.install():
-            yield MotoPipeline(emulator, arn, topic_arn, queue_url, role_arn)
+        with emulator.install(), requests.recording():
+            yield MotoPipeline(emulator, arn, topic_arn, queue_url, role_arn, requests)

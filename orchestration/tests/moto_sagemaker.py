@@ -16,6 +16,13 @@ running anything. This module fills both gaps the way AWS behaves:
   MetricDefinitions into `FinalMetricDataList`. Job names must be unique, as in SageMaker.
 - The `aws-sdk:s3:getObject` integration returns the body as a string (moto hands over the
   botocore stream, which Step Functions never does).
+- The ways a job ends on AWS besides success and its own failure: a user's StopProcessingJob
+  (SIGTERM, status Stopped), the request's `MaxRuntimeInSeconds` (SIGTERM, training
+  `SecondaryStatus` MaxRuntimeExceeded with SageMaker's status message), a managed-spot
+  interruption (`interrupt`: SIGTERM once the first checkpoint exists, checkpoints synced to S3,
+  the job restarted with them), capacity refusals at create time (`capacity`:
+  ResourceLimitExceeded), and outputs changed on their way to S3 (`tamper`: a report lost or
+  damaged).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import io
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import tarfile
 import threading
@@ -40,6 +49,7 @@ from unittest import mock
 
 import boto3
 import botocore.session
+from aws_requests import SAGEMAKER_KEY, RequestLog
 from botocore.exceptions import ClientError
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker.exceptions import ValidationError
@@ -228,6 +238,9 @@ class JobRecord:
     root: Path
     returncode: int | None = None
     log: str = ""
+    process: subprocess.Popen | None = None
+    stop_reason: str | None = None  # "Stopped" (a user), "MaxRuntimeExceeded", "Interrupted"
+    interruptions: int = 0
 
 
 @dataclass
@@ -239,6 +252,10 @@ class SageMakerEmulator:
     region: str = "us-east-1"
     env: Mapping[str, str] = field(default_factory=dict)
     throttle: dict[str, int] = field(default_factory=dict)  # job-name part -> failures to give
+    requests: RequestLog | None = None  # records what each job does with the execution role
+    capacity: dict[str, int] = field(default_factory=dict)  # job-name part -> refusals to give
+    interrupt: set[str] = field(default_factory=set)  # job-name parts whose spot run is interrupted
+    tamper: dict[str, dict[str, bytes | None]] = field(default_factory=dict)  # part -> file -> new
     jobs: list[JobRecord] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -274,11 +291,17 @@ class SageMakerEmulator:
 
         create_processing_job = hook(original_processing, "Processing")
         create_training_job = hook(original_training, "Training")
+        original_stop = backend.stop_processing_job
+
+        def stop_processing_job(self_backend, processing_job_name):
+            original_stop(self_backend, processing_job_name)
+            emulator.stop(processing_job_name, "Stopped")
 
         with (
             mock.patch.object(state_task_factory, "state_task_service_for", factory),
             mock.patch.object(backend, "create_processing_job", create_processing_job),
             mock.patch.object(backend, "create_training_job", create_training_job),
+            mock.patch.object(backend, "stop_processing_job", stop_processing_job),
         ):
             try:
                 yield self
@@ -294,6 +317,26 @@ class SageMakerEmulator:
                     {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
                     "CreateJob",
                 )
+        for part, left in self.capacity.items():
+            if part in job_name and left > 0:
+                self.capacity[part] = left - 1
+                message = (
+                    "The account-level service limit 'ml.g4dn.xlarge for training job usage' is "
+                    "0 Instances, with current utilization of 0 Instances and a request delta of "
+                    "1 Instances. Please use AWS Service Quotas to request an increase for this "
+                    "quota."
+                )
+                raise ClientError(
+                    {"Error": {"Code": "ResourceLimitExceeded", "Message": message}}, "CreateJob"
+                )
+
+    def stop(self, job_name: str, reason: str) -> None:
+        """SageMaker's stop: SIGTERM to the container (which may save its work and exit)."""
+        for record in self.jobs:
+            if record.name == job_name and record.stop_reason is None:
+                record.stop_reason = reason
+                if record.process is not None and record.process.poll() is None:
+                    record.process.send_signal(signal.SIGTERM)
 
     @staticmethod
     def _check_unique(existing: Mapping[str, Any], name: str) -> None:
@@ -312,6 +355,10 @@ class SageMakerEmulator:
             job.secondary_status = "Training"
         record = JobRecord(name=name, kind=kind, request=request, root=self.work_root / name)
         self.jobs.append(record)
+        if self.requests is not None:
+            spec = request.get("app_specification") or request["algorithm_specification"]
+            image = spec.get("ImageUri") or spec["TrainingImage"]
+            self.requests.sagemaker_job_started(kind, name, image)
         thread = threading.Thread(target=self._run, args=(job, record), daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -319,7 +366,13 @@ class SageMakerEmulator:
     # ---- the job's life ----------------------------------------------------------------------
 
     def _s3(self):
-        return boto3.client("s3", region_name=self.region)
+        # SageMaker's own S3 reads and writes are the execution role's (aws_requests.py).
+        return boto3.client(
+            "s3",
+            region_name=self.region,
+            aws_access_key_id=SAGEMAKER_KEY,
+            aws_secret_access_key="testing",
+        )
 
     def _local(self, root: Path, container_path: str) -> Path:
         relative = PurePosixPath(container_path).relative_to(ML_ROOT)
@@ -341,9 +394,13 @@ class SageMakerEmulator:
         if not found:
             raise RuntimeError(f"ClientError: no objects under {uri}")
 
-    def _upload_tree(self, folder: Path, uri: str) -> None:
+    def _upload_tree(self, folder: Path, uri: str, job_name: str = "") -> None:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         s3 = self._s3()
+        for part, changes in self.tamper.items():
+            for relative, data in changes.items() if part in job_name else ():
+                target = folder / relative
+                target.unlink(missing_ok=True) if data is None else target.write_bytes(data)
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.is_symlink():  # SageMaker skips symlinks
                 key = f"{prefix.rstrip('/')}/{path.relative_to(folder).as_posix()}"
@@ -363,10 +420,43 @@ class SageMakerEmulator:
             str(record.root) + a[len("/opt/ml") :] if a.startswith("/opt/ml") else a for a in argv
         ]
         run_env = {**os.environ, **self.env, **env, "SPACEPORT_ML_ROOT": str(record.root)}
-        done = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=600)
-        record.returncode = done.returncode
-        record.log = done.stdout + done.stderr
+        record.returncode, log = self._run_container(record, argv, run_env)
+        record.log += log
         (record.root / "job.log").write_text(record.log)
+
+    def _run_container(
+        self, record: JobRecord, argv: list[str], env: Mapping[str, str]
+    ) -> tuple[int, str]:
+        """Run the command as SageMaker runs the container: SIGTERM when the job is stopped,
+        runs past MaxRuntimeInSeconds, or (spot) is interrupted; killed 120 s after a SIGTERM."""
+        stopping = record.request.get("stopping_condition") or {}
+        limit = min(float(stopping.get("MaxRuntimeInSeconds", 600)), 600.0)
+        log_path = record.root / f"run-{record.interruptions}.log"
+        started, signalled = time.monotonic(), None
+        with open(log_path, "w") as out:
+            process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+            record.process = process
+            while process.poll() is None:
+                now = time.monotonic()
+                if record.stop_reason is None and now - started > limit:
+                    record.stop_reason = "MaxRuntimeExceeded"
+                elif record.stop_reason is None and self._interrupt_now(record):
+                    record.stop_reason = "Interrupted"
+                if record.stop_reason is not None and signalled is None:
+                    process.send_signal(signal.SIGTERM)
+                    signalled = now
+                if signalled is not None and now - signalled > 120:
+                    process.kill()
+                time.sleep(0.05)
+        return process.returncode, log_path.read_text()
+
+    def _interrupt_now(self, record: JobRecord) -> bool:
+        """A spot interruption of the first run, once it has written a checkpoint."""
+        spot = record.kind == "Training" and record.request.get("enable_managed_spot_training")
+        if not spot or record.interruptions or not any(p in record.name for p in self.interrupt):
+            return False
+        folder = record.root / "checkpoints"
+        return folder.is_dir() and any(folder.iterdir())
 
     def _run(self, job: Any, record: JobRecord) -> None:
         try:
@@ -401,10 +491,13 @@ class SageMakerEmulator:
         argv = [*self.images[app["ImageUri"]], *app.get("ContainerArguments", [])]
         self._execute(record, argv, request.get("environment") or {})
         job.processing_end_time = datetime.now(UTC)
+        if record.stop_reason is not None:  # SageMaker uploads nothing of a stopped job
+            job.processing_job_status = "Stopped"
+            return
         if record.returncode == 0:
             for output in outputs:
                 local = self._local(root, output["S3Output"]["LocalPath"])
-                self._upload_tree(local, output["S3Output"]["S3Uri"])
+                self._upload_tree(local, output["S3Output"]["S3Uri"], record.name)
             job.processing_job_status = "Completed"
             return
         message = root / "output" / "message"
@@ -433,10 +526,34 @@ class SageMakerEmulator:
         argv = [*self.images[spec["TrainingImage"]], "train"]
         env = {**(request.get("environment") or {}), "TRAINING_JOB_NAME": record.name}
         self._execute(record, argv, env)
+        if record.stop_reason == "Interrupted":
+            # Spot capacity reclaimed: SageMaker syncs the checkpoints, then restarts the job on
+            # a new instance with them downloaded into an empty /opt/ml/checkpoints.
+            job.secondary_status = "Interrupted"
+            self._upload_tree(root / "checkpoints", checkpoints["S3Uri"])
+            for folder in (root / "model", root / "output" / "data", root / "checkpoints"):
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+            self._download(checkpoints["S3Uri"], root / "checkpoints")
+            record.interruptions, record.stop_reason = record.interruptions + 1, None
+            job.secondary_status = "Training"
+            self._execute(record, argv, env)
         job.final_metric_data_list = _final_metrics(spec.get("MetricDefinitions", []), record.log)
         job.training_end_time = datetime.now(UTC)
         if checkpoints:
             self._upload_tree(root / "checkpoints", checkpoints["S3Uri"])
+        if record.stop_reason is not None:  # stopped: no model is uploaded
+            job.training_job_status, job.secondary_status = "Stopped", record.stop_reason
+            if record.stop_reason == "MaxRuntimeExceeded":
+                job.secondary_status_transitions.append(
+                    {
+                        "Status": "MaxRuntimeExceeded",
+                        "StartTime": datetime.now(UTC),
+                        "StatusMessage": "Training job runtime exceeded MaxRuntimeInSeconds "
+                        "provided",
+                    }
+                )
+            return
         output_path = request["output_data_config"]["S3OutputPath"].rstrip("/")
         if record.returncode == 0:
             self._upload_tar(root / "model", f"{output_path}/{record.name}/output/model.tar.gz")

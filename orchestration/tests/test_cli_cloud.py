@@ -131,7 +131,7 @@ def test_status_of_a_failed_job(tmp_path, monkeypatch, capsys):
         out = capsys.readouterr().out
         assert "job job-st: FAILED" in out
         assert "stage: sfm" in out
-        assert "SageMaker job: job-st-sfm-0 (Failed)" in out
+        assert "SageMaker job: spaceport-job-st-sfm-0 (Failed)" in out
         assert "failure: Found 1 images" in out
         assert cli.main(["status", "no-such-job"]) == 1
         assert "There is no job no-such-job" in capsys.readouterr().err

@@ -3,6 +3,7 @@ every SageMaker request in it valid for the SageMaker API once its `.$` values a
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
@@ -15,7 +16,16 @@ import botocore.session
 import pytest
 from botocore.validate import validate_parameters
 
-from spaceport_orchestration.execution_input import build_execution_input
+from spaceport_orchestration.execution_input import build_execution_input, new_job_id
+from spaceport_orchestration.naming import (
+    DEFAULT_PREFIX,
+    MAX_JOB_ID,
+    MAX_JOB_NAME,
+    check_job_id,
+    job_name,
+    job_resource,
+)
+from spaceport_orchestration.stages import PIPELINE
 from spaceport_orchestration.statemachine import (
     COMMITTED_PATH,
     SUBSTITUTIONS,
@@ -24,6 +34,7 @@ from spaceport_orchestration.statemachine import (
     placeholders,
     render,
 )
+from spaceport_shared.errors import SpaceportError
 from spaceport_shared.metrics import format_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +46,7 @@ SAMPLE_SUBSTITUTIONS = {
     "TrainImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/spaceport-train:abc1234",
     "CompressImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/spaceport-compress:abc1234",
 }
-LONGEST_JOB_ID = "sp-" + "x" * 37  # execution names are at most 40 characters (JOB_ID)
+LONGEST_JOB_ID = "sp-" + "x" * (MAX_JOB_ID - 3)  # the longest execution name a job may have
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 OPERATIONS = {
     "arn:aws:states:::sagemaker:createProcessingJob.sync": "CreateProcessingJob",
@@ -248,8 +259,9 @@ def sample_state() -> tuple[dict[str, Any], dict[str, Any]]:
     state["job"] = evaluate_parameters(
         definition["States"]["Configure"]["Parameters"], state, context
     )
-    state["sfm"] = {"job_name": f"{LONGEST_JOB_ID}-sfm-0"}
-    model = f"{state['job']['train']}/{LONGEST_JOB_ID}-train-0/output/model.tar.gz"
+    state["sfm"] = {"job_name": job_name(DEFAULT_PREFIX, LONGEST_JOB_ID, "sfm", 0)}
+    train_job = job_name(DEFAULT_PREFIX, LONGEST_JOB_ID, "train", 0)
+    model = f"{state['job']['train']}/{train_job}/output/model.tar.gz"
     state["train"] = {"ModelArtifacts": {"S3ModelArtifacts": model}}
     return state, context
 
@@ -293,6 +305,27 @@ def test_job_names_are_unique_per_execution_and_retry():
         params = definition["States"][name]["Parameters"]
         job_name = params.get("ProcessingJobName.$") or params["TrainingJobName.$"]
         assert "$$.Execution.Name" in job_name and "$$.State.RetryCount" in job_name
+
+
+def test_job_names_follow_the_naming_rule_the_iam_patterns_match():
+    """The names the definition builds are naming.job_name's, for any valid job id, and the
+    stack's IAM pattern (on SageMaker's lower-cased ARN) covers them."""
+    definition = rendered()
+    for job_id in (LONGEST_JOB_ID, "Survey-2026-A", new_job_id()):
+        check_job_id(job_id)
+        context = {"Execution": {"Name": job_id}, "State": {"RetryCount": 10}}
+        for info in PIPELINE:
+            for state_name in info.task_states:
+                params = definition["States"][state_name]["Parameters"]
+                field = "ProcessingJobName" if info.kind == "processing" else "TrainingJobName"
+                only = {f"{field}.$": params[f"{field}.$"]}
+                name = evaluate_parameters(only, {}, context)[field]
+                assert name == job_name(DEFAULT_PREFIX, job_id, info.name, 10)
+                assert len(name) <= MAX_JOB_NAME
+                pattern = job_resource(DEFAULT_PREFIX, info.kind)
+                assert fnmatch.fnmatchcase(f"{info.kind}-job/{name.lower()}", pattern)
+    with pytest.raises(SpaceportError, match="not valid"):
+        check_job_id("x" * (MAX_JOB_ID + 1))
 
 
 def test_every_s3_input_has_all_fields_and_locations_share_the_job_prefix():

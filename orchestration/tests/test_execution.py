@@ -46,7 +46,11 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         assert done["status"] == "SUCCEEDED", done
 
         names = [job.name for job in pipeline.emulator.jobs]
-        assert names == ["job-ok-sfm-0", "job-ok-train-0", "job-ok-compress-0"]
+        assert names == [
+            "spaceport-job-ok-sfm-0",
+            "spaceport-job-ok-train-0",
+            "spaceport-job-ok-compress-0",
+        ]
         # the training job got its settings as hyperparameters and ran `<image> train`
         train = pipeline.emulator.jobs[1]
         assert json.loads((train.root / "input/config/hyperparameters.json").read_text()) == {
@@ -55,7 +59,7 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         assert "metric step=40" in train.log
 
         # SageMaker's hand-offs: model.tar.gz packed from /opt/ml/model, the .sog uploaded
-        model_key = "jobs/job-ok/train/job-ok-train-0/output/model.tar.gz"
+        model_key = "jobs/job-ok/train/spaceport-job-ok-train-0/output/model.tar.gz"
         body = pipeline.s3.get_object(Bucket=BUCKET, Key=model_key)["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(body)) as tar:
             assert {"scene.ply", "report.json"} <= set(tar.getnames())
@@ -70,6 +74,11 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         text = message["Message"]
         assert f"s3://{BUCKET}/jobs/job-ok/compress/scene.sog" in text
         assert f"s3://{BUCKET}/{model_key}" in text
+        assert "Location: latitude 55.7125, longitude 13.221 (WGS84)" in text
+        georeference = f"s3://{BUCKET}/jobs/job-ok/compress/georeference.json"
+        assert f"Georeference (origin, frame, fit): {georeference}" in text
+        copied = pipeline.s3.get_object(Bucket=BUCKET, Key=georeference.split("/", 3)[3])
+        assert json.loads(copied["Body"].read())["origin"]["lat"] == 55.7125  # the sfm's file
         assert "Images registered: 4 of 5" in text
         assert "Held-out PSNR: 27.25 dB" in text
         assert "(ratio " in text
@@ -77,13 +86,15 @@ def test_chain_runs_every_stage_and_emails_the_result(tmp_path):
         status = _status(pipeline, "job-ok")
         assert status.state == "SUCCEEDED"
         assert status.results["sog"] == f"s3://{BUCKET}/jobs/job-ok/compress/scene.sog"
+        assert status.results["georeference"] == georeference
+        assert status.results["location"].startswith("latitude 55.7125, longitude 13.221")
 
 
 @pytest.mark.parametrize(
     ("stage", "title", "reason_prefix"),
     [
         ("train", "Gaussian-splat training (train)", "AlgorithmError: "),
-        ("compress", "compression (compress)", ""),
+        ("compress", "SOG compression (compress)", ""),
     ],
 )
 def test_a_failing_stage_sends_the_failure_email_and_fails(tmp_path, stage, title, reason_prefix):
@@ -116,7 +127,11 @@ def test_throttling_is_retried_under_a_new_job_name(tmp_path):
         done = pipeline.wait(started.execution_arn)
         assert done["status"] == "SUCCEEDED", done
         names = [job.name for job in pipeline.emulator.jobs]
-        assert names == ["job-throttled-sfm-1", "job-throttled-train-0", "job-throttled-compress-2"]
+        assert names == [
+            "spaceport-job-throttled-sfm-1",
+            "spaceport-job-throttled-train-0",
+            "spaceport-job-throttled-compress-2",
+        ]
         failures = [
             e["taskFailedEventDetails"]["error"]
             for e in pipeline.history(started.execution_arn)

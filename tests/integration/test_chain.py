@@ -92,7 +92,7 @@ def test_a_real_stage_failure_emails_the_reason(tmp_path, survey):
         assert "failed in the structure from motion (sfm) stage" in text
         exit_message = pipeline.emulator.jobs[0].root / "output" / "message"
         assert exit_message.read_text().strip() in text  # the stage's own sentence, verbatim
-        assert [j.name for j in pipeline.emulator.jobs] == ["synth-bad-sfm-0"]
+        assert [j.name for j in pipeline.emulator.jobs] == ["spaceport-synth-bad-sfm-0"]
 
 
 @pytest.mark.slow

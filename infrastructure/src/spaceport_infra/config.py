@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from spaceport_orchestration.naming import DEFAULT_PREFIX, check_prefix
+from spaceport_orchestration.stages import PIPELINE, STAGES
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
-STAGES = ("sfm", "train", "compress")
-# The quota instance types the pipeline is sized for (the state machine's defaults too).
-INSTANCE_TYPES = {"sfm": "ml.c6i.2xlarge", "train": "ml.g4dn.xlarge", "compress": "ml.c6i.4xlarge"}
+
+
+def _default_instance_types() -> dict[str, str]:
+    """The instance types the pipeline is sized for (the state machine's defaults too)."""
+    return {info.name: info.instance_type for info in PIPELINE}
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    name_prefix: str = "spaceport"  # SageMaker job names, ECR repositories, the state machine
+    name_prefix: str = DEFAULT_PREFIX  # SageMaker job names, ECR repositories, the state machine
     image_tag: str = "latest"  # the tag `make build-push` pushed (make deploy passes the commit)
     existing_repositories: bool = False  # adopt ECR repositories that exist (build-push, destroy)
-    sfm_instance_type: str = INSTANCE_TYPES["sfm"]
-    train_instance_type: str = INSTANCE_TYPES["train"]
-    compress_instance_type: str = INSTANCE_TYPES["compress"]
+    # per stage; CDK context `-c <stage>_instance_type=ml....` changes one
+    instance_types: Mapping[str, str] = field(default_factory=_default_instance_types)
     train_use_spot: bool = False
     # S3 layout (must match orchestration): every job lives under jobs/<execution name>/
     # (`spaceport submit` uploads its photos to jobs/<id>/images/); photo sets for the /start-job
@@ -39,6 +44,7 @@ class PipelineConfig:
     state_machine_path: Path = REPO_ROOT / "orchestration" / "statemachine.asl.json"
 
     def __post_init__(self) -> None:
+        check_prefix(self.name_prefix)
         if self.api_auth not in ("iam", "api-key"):
             raise ValueError(f"api_auth must be 'iam' or 'api-key', not {self.api_auth!r}")
         prefixes = (self.jobs_prefix, self.uploads_prefix, self.images_folder)
@@ -59,20 +65,25 @@ class PipelineConfig:
         return (self.jobs_prefix, *self.intermediate_prefixes)
 
     def instance_type(self, stage: str) -> str:
-        return getattr(self, f"{stage}_instance_type")
+        return self.instance_types[stage]
 
     @classmethod
     def from_context(cls, get: Any) -> PipelineConfig:
         """Build from CDK context (`app.node.try_get_context`): every value may be a string."""
         config = cls()
         changes: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = get(field.name)
-            if raw is None:
+        for item in fields(cls):
+            raw = get(item.name)
+            if raw is None or item.name == "instance_types":
                 continue
-            current = getattr(config, field.name)
-            changes[field.name] = _coerce(raw, current, field.name)
-        return replace(config, **changes)
+            current = getattr(config, item.name)
+            changes[item.name] = _coerce(raw, current, item.name)
+        instance_types = dict(config.instance_types)
+        for stage in STAGES:
+            raw = get(f"{stage}_instance_type")
+            if raw is not None:
+                instance_types[stage] = str(raw)
+        return replace(config, instance_types=instance_types, **changes)
 
 
 def _coerce(raw: Any, current: Any, name: str) -> Any:

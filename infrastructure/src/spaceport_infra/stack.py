@@ -13,7 +13,6 @@ actions AWS does not scope (ECR login, metric data, the log-delivery API Step Fu
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -30,20 +29,19 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from spaceport_infra.config import STAGES, PipelineConfig
-from spaceport_orchestration.statemachine import SUBSTITUTIONS
+from spaceport_infra.config import PipelineConfig
+from spaceport_orchestration.naming import job_resource
+from spaceport_orchestration.stages import PIPELINE, STAGES
+from spaceport_orchestration.statemachine import substitution_values
+from spaceport_shared.contract import GEOREFERENCE_NAME
+from spaceport_shared.report import REPORT_NAME
 
 START_JOB_HANDLER = "spaceport_orchestration.start_job_api.handler"
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 # Managed rules Step Functions creates for `.sync` SageMaker tasks (fixed names, AWS-documented).
 SYNC_RULES = (
     "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
     "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
 )
-
-
-def asl_placeholders(text: str) -> set[str]:
-    return set(_PLACEHOLDER.findall(text))
 
 
 class SpaceportStack(cdk.Stack):
@@ -90,8 +88,11 @@ class SpaceportStack(cdk.Stack):
             ("SageMakerRoleArn", self.sagemaker_role.role_arn),
             ("StartJobUrl", self.api.url_for_path("/start-job")),
             *[
-                (f"{stage.capitalize()}ImageUri", repo.repository_uri_for_tag(config.image_tag))
-                for stage, repo in self.repositories.items()
+                (
+                    f"{info.state}ImageUri",
+                    self.repositories[info.name].repository_uri_for_tag(config.image_tag),
+                )
+                for info in PIPELINE
             ],
         ]:
             cdk.CfnOutput(self, name, value=value)
@@ -246,31 +247,27 @@ class SpaceportStack(cdk.Stack):
             "ArtifactBucket": self.bucket.bucket_name,
             "SageMakerRoleArn": self.sagemaker_role.role_arn,
             "NotificationTopicArn": self.topic.topic_arn,
-            "TrainUseSpot": json.dumps(config.train_use_spot),
+            "JobNamePrefix": config.name_prefix,
         }
-        for stage, repo in self.repositories.items():
-            cap = stage.capitalize()
-            values[f"{cap}ImageUri"] = repo.repository_uri_for_tag(config.image_tag)
-            values[f"{cap}InstanceType"] = config.instance_type(stage)
+        for info in PIPELINE:
+            repo = self.repositories[info.name]
+            values[f"{info.state}ImageUri"] = repo.repository_uri_for_tag(config.image_tag)
+            values[f"{info.state}InstanceType"] = config.instance_type(info.name)
+            if info.kind == "training":
+                values[f"{info.state}UseSpot"] = json.dumps(config.train_use_spot)
         return values
 
     def _state_machine(self) -> sfn.StateMachine:
         config = self.config
         prefix = config.name_prefix
         text = config.state_machine_path.read_text()
-        substitutions = self.definition_substitutions()
         # Placeholders this stack does not set (volume sizes, run-time limits) take the
         # orchestration's defaults; CloudFormation would fail a deploy on an unset ${Name}, so
         # fail the synth instead, naming it.
-        defaults = {k: v for k, v in SUBSTITUTIONS.items() if v is not None}
-        missing = sorted(asl_placeholders(text) - substitutions.keys() - defaults.keys())
-        if missing:
-            raise ValueError(
-                f"{config.state_machine_path} uses definition substitutions this stack does not "
-                f"set: {', '.join(missing)}"
-            )
-        used = asl_placeholders(text)
-        substitutions = {k: substitutions.get(k, defaults.get(k)) for k in sorted(used)}
+        try:
+            substitutions = substitution_values(text, self.definition_substitutions())
+        except KeyError as exc:
+            raise ValueError(f"{config.state_machine_path}: {exc.args[0]}") from None
 
         role = iam.Role(
             self,
@@ -278,8 +275,10 @@ class SpaceportStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
             description="Spaceport pipeline: run the stage jobs, read reports, notify",
         )
+        # The names the state machine gives its jobs (orchestration's naming.py).
         job_arns = [
-            self._arn("sagemaker", f"{kind}-job/{prefix}-*") for kind in ("processing", "training")
+            self._arn("sagemaker", job_resource(prefix, kind))
+            for kind in sorted({info.kind for info in PIPELINE})
         ]
         role.add_to_policy(
             iam.PolicyStatement(
@@ -314,11 +313,23 @@ class SpaceportStack(cdk.Stack):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadStageReports",
+                sid="ReadStageReports",  # the reports, and the georeference it copies
                 actions=["s3:GetObject"],
                 resources=[
-                    self.bucket.arn_for_objects(f"{p}*/report.json")
+                    self.bucket.arn_for_objects(f"{p}*/{name}")
                     for p in config.job_data_prefixes
+                    for name in (REPORT_NAME, GEOREFERENCE_NAME)
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PlaceGeoreference",  # georeference.json beside the final .sog
+                actions=["s3:PutObject"],
+                resources=[
+                    self.bucket.arn_for_objects(
+                        f"{config.jobs_prefix}*/{PIPELINE[-1].name}/{GEOREFERENCE_NAME}"
+                    )
                 ],
             )
         )

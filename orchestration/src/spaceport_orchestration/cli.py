@@ -22,6 +22,7 @@ from rich.console import Console
 from spaceport_orchestration.config import load_config
 from spaceport_orchestration.local_run import run_local
 from spaceport_orchestration.progress import RichProgress, print_summary
+from spaceport_orchestration.stages import STAGES
 from spaceport_orchestration.statemachine import COMMITTED_PATH, definition_json, render
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.settings import parse_assignments
@@ -34,15 +35,11 @@ DEMO_TRAIN_SETTINGS: dict[str, str] = {"preset": "demo-cpu"}
 
 
 def _stage_settings(args: argparse.Namespace) -> dict[str, dict[str, str]]:
-    return {
-        "sfm": parse_assignments(args.sfm_set),
-        "train": parse_assignments(args.train_set),
-        "compress": parse_assignments(args.compress_set),
-    }
+    return {stage: parse_assignments(getattr(args, f"{stage}_set")) for stage in STAGES}
 
 
 def _add_stage_settings(parser: argparse.ArgumentParser) -> None:
-    for stage in ("sfm", "train", "compress"):
+    for stage in STAGES:
         parser.add_argument(
             f"--{stage}-set",
             action="append",
@@ -151,7 +148,8 @@ def _session(config):
 
 def _cmd_submit(args: argparse.Namespace, console: Console) -> int:
     from spaceport_orchestration.cloud import start_job, upload_images
-    from spaceport_orchestration.execution_input import check_email, check_job_id, new_job_id
+    from spaceport_orchestration.execution_input import check_email, new_job_id
+    from spaceport_orchestration.naming import check_job_id
 
     config = load_config(args.config).require("region", "bucket", "state_machine_arn")
     session = _session(config)

@@ -13,13 +13,12 @@ from typing import Any
 from spaceport_orchestration.execution_input import (
     build_execution_input,
     check_images_location,
-    check_job_id,
     new_job_id,
 )
+from spaceport_orchestration.naming import check_job_id
+from spaceport_orchestration.stages import stage_of_state
 from spaceport_shared.errors import SpaceportError
 
-# The state machine's SageMaker task states, and the stage each runs.
-STAGE_OF_STATE = {"Sfm": "sfm", "Train": "train", "TrainOnSpot": "train", "Compress": "compress"}
 UPLOAD_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".zip"}
 
 
@@ -134,7 +133,7 @@ def _scheduled_jobs(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     for event in events:
         if event["type"] == "TaskStateEntered":
             entered = event["stateEnteredEventDetails"]["name"]
-        elif event["type"] == "TaskScheduled" and entered in STAGE_OF_STATE:
+        elif event["type"] == "TaskScheduled" and entered and stage_of_state(entered):
             params = json.loads(event["taskScheduledEventDetails"]["parameters"])
             if "ProcessingJobName" in params:
                 jobs.append((entered, "processing", params["ProcessingJobName"]))
@@ -175,7 +174,7 @@ def job_status(
     jobs = _scheduled_jobs(events)
     if jobs:
         state_name, kind, name = jobs[-1]
-        status.stage = STAGE_OF_STATE[state_name]
+        status.stage = stage_of_state(state_name)
         status.sagemaker_job = name
         try:
             if kind == "processing":
@@ -207,6 +206,8 @@ def job_status(
         status.stage = None
         status.results = {
             "sog": output["job"]["sog"],
+            "georeference": output["job"]["georeference"],
+            "location": output["location"]["text"],
             "model": output["train"]["ModelArtifacts"]["S3ModelArtifacts"],
             "outputs": output["job"]["prefix"] + "/",
         }

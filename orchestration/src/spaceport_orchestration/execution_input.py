@@ -10,9 +10,9 @@
 
 The execution name is the job id. Processing stages take their settings as ContainerArguments
 (`--set key=value`), which SageMaker requires to be non-empty, so the contract root comes first;
-training takes them as hyperparameters. Settings are checked here only for shape and for the
-cost bounds the public API enforces (`API_LIMITS`); the stage itself validates each value and
-fails fast with a message naming the key.
+training takes them as hyperparameters (`stages.StageInfo.job_settings`). Settings are checked
+here only for shape and for the cost bounds the public API enforces (`StageInfo.api_limits`);
+the stage itself validates each value and fails fast with a message naming the key.
 """
 
 from __future__ import annotations
@@ -23,39 +23,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from spaceport_orchestration.stages import BY_NAME, PIPELINE, STAGES
 from spaceport_shared.errors import SpaceportError
 
-JOB_ID = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,39}$")  # + "-compress-NN" fits 63 chars
 EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 SETTING_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_SETTING_CHARS = 256
 MAX_SETTINGS_PER_STAGE = 40
-STAGE_SETTINGS = ("sfm", "train", "compress")
-
-# Bounds the public API puts on settings that drive cost (inclusive). The stages know every
-# setting; these are the ones a stranger could use to run up a bill.
-API_LIMITS: dict[str, dict[str, tuple[float, float]]] = {
-    "sfm": {"max_image_size": (256, 8192), "max_num_features": (256, 65536)},
-    "train": {
-        "steps": (1, 30000),
-        "max_gaussians": (1000, 3_000_000),
-        "max_image_size": (16, 4096),
-    },
-    "compress": {"sh_palette_size": (0, 65536)},
-}
 
 
 def new_job_id(now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"sp-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def check_job_id(job_id: str) -> str:
-    if not JOB_ID.match(job_id):
-        raise SpaceportError(
-            f"The job id {job_id!r} is not valid; use 1-40 letters, digits and single hyphens."
-        )
-    return job_id
 
 
 def check_email(address: str) -> str:
@@ -95,18 +74,18 @@ def check_images_location(uri: str, bucket: str) -> str:
 
 
 def check_settings(settings: Any) -> dict[str, dict[str, str]]:
-    """`{"sfm": {...}, "train": {...}, "compress": {...}}`, values as strings, within API_LIMITS."""
+    """`{"sfm": {...}, "train": {...}, ...}` (every stage), values as strings, within the API
+    limits."""
     if settings is None:
-        return {stage: {} for stage in STAGE_SETTINGS}
+        return {stage: {} for stage in STAGES}
+    names = ", ".join(STAGES)
     if not isinstance(settings, Mapping):
-        raise SpaceportError("settings must be an object keyed by stage (sfm, train, compress).")
-    unknown = sorted(set(settings) - set(STAGE_SETTINGS))
+        raise SpaceportError(f"settings must be an object keyed by stage ({names}).")
+    unknown = sorted(set(settings) - set(STAGES))
     if unknown:
-        raise SpaceportError(
-            f"settings has an unknown stage {unknown[0]!r}; use sfm, train or compress."
-        )
+        raise SpaceportError(f"settings has an unknown stage {unknown[0]!r}; use one of {names}.")
     checked: dict[str, dict[str, str]] = {}
-    for stage in STAGE_SETTINGS:
+    for stage in STAGES:
         values = settings.get(stage) or {}
         if not isinstance(values, Mapping):
             raise SpaceportError(f"settings.{stage} must be an object of key: value.")
@@ -134,7 +113,7 @@ def check_settings(settings: Any) -> dict[str, dict[str, str]]:
 
 
 def _check_limit(stage: str, key: str, text: str) -> None:
-    bounds = API_LIMITS.get(stage, {}).get(key)
+    bounds = BY_NAME[stage].api_limits.get(key)
     if bounds is None:
         return
     try:
@@ -148,13 +127,6 @@ def _check_limit(stage: str, key: str, text: str) -> None:
         )
 
 
-def container_arguments(values: Mapping[str, str]) -> list[str]:
-    args = ["--ml-root", "/opt/ml"]
-    for key, value in values.items():
-        args += ["--set", f"{key}={value}"]
-    return args
-
-
 def build_execution_input(
     images_uri: str, email: str, settings: Mapping[str, Mapping[str, str]] | None = None
 ) -> dict[str, Any]:
@@ -162,7 +134,5 @@ def build_execution_input(
     return {
         "images": images_uri,
         "email": check_email(email),
-        "sfm_args": container_arguments(checked["sfm"]),
-        "train_hyperparameters": dict(checked["train"]),
-        "compress_args": container_arguments(checked["compress"]),
+        **{info.settings_field: info.job_settings(checked[info.name]) for info in PIPELINE},
     }

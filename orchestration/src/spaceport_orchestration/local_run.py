@@ -26,16 +26,36 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from spaceport_orchestration.stages import BY_NAME, STAGES, set_arguments, upstream
 from spaceport_shared.contract import ML_ROOT_ENV, ProcessingPaths, TrainingPaths, is_complete
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.metrics import parse_metric_line
 from spaceport_shared.report import REPORT_NAME
 
-STAGES = ("sfm", "train", "compress")
 SETTINGS_STAMP = "settings.json"
+
+
+class Plan(Enum):
+    """What to do with a stage, and the note the progress view shows for it."""
+
+    KEEP = "done earlier: skipping"
+    REDO = "redo"
+    UPSTREAM_RAN = "an earlier stage ran again"
+    UNFINISHED = "no complete output yet"
+    SETTINGS_CHANGED = "its settings changed"
+
+    @property
+    def runs(self) -> bool:
+        return self is not Plan.KEEP
+
+    @property
+    def resumes(self) -> bool:
+        """Keep the stage's checkpoints: its last run never finished, so it continues."""
+        return self is Plan.UNFINISHED
 
 
 def console_script(name: str) -> str:
@@ -50,7 +70,7 @@ def console_script(name: str) -> str:
 
 
 def default_commands() -> dict[str, list[str]]:
-    return {stage: [console_script(f"spaceport-{stage}")] for stage in STAGES}
+    return {stage: [console_script(BY_NAME[stage].command)] for stage in STAGES}
 
 
 class StageFailedError(SpaceportError):
@@ -116,7 +136,7 @@ class StageLayout:
 
     @property
     def kind(self) -> str:
-        return "training" if self.stage == "train" else "processing"
+        return BY_NAME[self.stage].kind
 
     @property
     def output(self) -> Path:
@@ -175,73 +195,75 @@ class LocalRunner:
     def _stamp(self, stage: str) -> Path:
         return self.layouts[stage].root / SETTINGS_STAMP
 
-    def _why_run(self, stage: str, upstream_ran: bool) -> str | None:
-        """None when the stage's earlier output can be kept, else the reason to run it."""
+    def _plan(self, stage: str, upstream_ran: bool) -> Plan:
         layout = self.layouts[stage]
         if self.redo:
-            return "redo"
+            return Plan.REDO
         if upstream_ran:
-            return "an earlier stage ran again"
+            return Plan.UPSTREAM_RAN
         if not is_complete(layout.output):
-            return "no complete output yet"
+            return Plan.UNFINISHED
         stamp = self._stamp(stage)
         before = json.loads(stamp.read_text()) if stamp.exists() else None
         if before != self.settings[stage]:
-            return "its settings changed"
-        return None
+            return Plan.SETTINGS_CHANGED
+        return Plan.KEEP
 
     # ---- preparing each stage's /opt/ml tree -------------------------------------------------
 
-    def _prepare(self, stage: str, fresh: bool) -> list[str]:
+    def _source(self, stage: str) -> Path:
+        """What the stage reads: the photos, or the output of the stage before it."""
+        before = upstream(stage)
+        return self.images if before is None else self.layouts[before.name].output
+
+    def _fill_input(self, stage: str, folder: Path) -> None:
+        """Link the stage's input into `folder` (a processing job's input mount)."""
+        source, pattern = self._source(stage), BY_NAME[stage].local_input
+        if pattern is not None:
+            found = _first(source, pattern)
+            if found is None:
+                before = upstream(stage)
+                raise SpaceportError(
+                    f"The {before.name if before else 'input'} stage left no {pattern} in "
+                    f"{source}; run with --redo."
+                )
+            _link_or_copy(found, folder / found.name)
+        elif source.is_file():
+            _link_or_copy(source, folder / source.name)
+        else:
+            for path in sorted(source.rglob("*")):
+                if path.is_file():
+                    _link_or_copy(path, folder / path.relative_to(source))
+
+    def _prepare(self, stage: str, resume: bool) -> list[str]:
         layout = self.layouts[stage]
         root = layout.root
         root.mkdir(parents=True, exist_ok=True)
         for stale in (layout.failure_file, layout.log):
             stale.unlink(missing_ok=True)
         args = [*self.commands[stage]]
-        if stage == "sfm":
+        if layout.kind == "processing":
             paths = ProcessingPaths(root)
             _reset(paths.input())
-            if self.images.is_file():
-                _link_or_copy(self.images, paths.input() / self.images.name)
-            else:
-                for path in sorted(self.images.rglob("*")):
-                    if path.is_file():
-                        _link_or_copy(path, paths.input() / path.relative_to(self.images))
+            self._fill_input(stage, paths.input())
             _reset(paths.output())
-        elif stage == "train":
-            paths = TrainingPaths(root)
-            channel = paths.channel()
-            channel.parent.mkdir(parents=True, exist_ok=True)
-            if channel.is_symlink() or channel.exists():
-                channel.unlink() if channel.is_symlink() else shutil.rmtree(channel)
-            sfm_output = self.layouts["sfm"].output
-            channel.symlink_to(
-                os.path.relpath(sfm_output, channel.parent), target_is_directory=True
-            )
-            paths.hyperparameters_file.parent.mkdir(parents=True, exist_ok=True)
-            paths.hyperparameters_file.write_text(json.dumps(self.settings["train"], indent=2))
-            _reset(paths.model_dir)
-            _reset(paths.output_data_dir)
-            if fresh:  # otherwise keep checkpoints: an interrupted run resumes
-                _reset(paths.checkpoints_dir)
-            paths.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-            args.append("train")
-        else:
-            paths = ProcessingPaths(root)
-            _reset(paths.input())
-            ply = _first(self.layouts["train"].output, "*.ply")
-            if ply is None:
-                raise SpaceportError(
-                    f"The train stage left no .ply in {self.layouts['train'].output}; "
-                    "run with --redo."
-                )
-            _link_or_copy(ply, paths.input() / ply.name)
-            _reset(paths.output())
-        if stage != "train":
-            for key, value in self.settings[stage].items():
-                args += ["--set", f"{key}={value}"]
-        return args
+            return args + set_arguments(self.settings[stage])
+        paths = TrainingPaths(root)
+        channel = paths.channel()
+        channel.parent.mkdir(parents=True, exist_ok=True)
+        if channel.is_symlink() or channel.exists():
+            channel.unlink() if channel.is_symlink() else shutil.rmtree(channel)
+        channel.symlink_to(
+            os.path.relpath(self._source(stage), channel.parent), target_is_directory=True
+        )
+        paths.hyperparameters_file.parent.mkdir(parents=True, exist_ok=True)
+        paths.hyperparameters_file.write_text(json.dumps(self.settings[stage], indent=2))
+        _reset(paths.model_dir)
+        _reset(paths.output_data_dir)
+        if not resume:  # an interrupted run keeps its checkpoints and continues
+            _reset(paths.checkpoints_dir)
+        paths.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        return [*args, "train"]
 
     # ---- running -----------------------------------------------------------------------------
 
@@ -294,26 +316,24 @@ class LocalRunner:
             raise SpaceportError(f"The images {self.images} do not exist; give a folder of photos.")
         summary = RunSummary(self.out)
         upstream_ran = False
-        plan = {}
+        plan: dict[str, Plan] = {}
         for stage in STAGES:
-            plan[stage] = self._why_run(stage, upstream_ran=upstream_ran)
-            upstream_ran = upstream_ran or plan[stage] is not None
+            plan[stage] = self._plan(stage, upstream_ran=upstream_ran)
+            upstream_ran = upstream_ran or plan[stage].runs
         if self.view:
             for stage in STAGES:
-                self.view.stage_pending(stage, plan[stage] or "done earlier: skipping")
+                self.view.stage_pending(stage, plan[stage].value)
         for stage in STAGES:
             layout = self.layouts[stage]
-            reason = plan[stage]
-            if reason is None:
+            if not plan[stage].runs:
                 report = json.loads((layout.output / REPORT_NAME).read_text())
                 seconds = report.get("timings_s", {}).get("total")
                 summary.results[stage] = StageResult(stage, "skipped", seconds, report)
                 if self.view:
                     self.view.stage_done(stage, "skipped", seconds)
                 continue
-            fresh = reason != "no complete output yet"
-            argv = self._prepare(stage, fresh=fresh)
-            steps = self.settings["train"].get("steps") if stage == "train" else None
+            argv = self._prepare(stage, resume=plan[stage].resumes)
+            steps = self.settings[stage].get("steps") if layout.kind == "training" else None
             seconds = self._execute(stage, argv, int(steps) if steps and steps.isdigit() else None)
             self._stamp(stage).write_text(json.dumps(self.settings[stage]))
             report = json.loads((layout.output / REPORT_NAME).read_text())

@@ -15,11 +15,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from spaceport_orchestration.local_run import STAGES, RunSummary
+from spaceport_orchestration.local_run import RunSummary
+from spaceport_orchestration.stages import BY_NAME, STAGES
 
 # The stages' logging prefix ("2026-01-01 12:00:00,123 INFO spaceport: "), dropped for display.
 LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ [A-Z]+ [\w.]+: ")
-TITLES = {"sfm": "structure from motion", "train": "3DGS training", "compress": "SOG compression"}
 
 
 @dataclass
@@ -75,7 +75,7 @@ class RichProgress:
                 progress = f"step {row.step}" + (f"/{row.total}" if row.total else "")
             style = {"failed": "red", "done": "green", "running": "cyan"}.get(row.state, "")
             table.add_row(
-                TITLES[stage],
+                BY_NAME[stage].title,
                 f"[{style}]{row.state}[/]" if style else row.state,
                 _duration(elapsed),
                 progress,
@@ -100,7 +100,7 @@ class RichProgress:
     def stage_started(self, stage: str, total_steps: int | None) -> None:
         row = self.rows[stage]
         row.state, row.started, row.total = "running", time.perf_counter(), total_steps
-        self._plain(f"[{stage}] {TITLES[stage]}: started ({row.note})")
+        self._plain(f"[{stage}] {BY_NAME[stage].title}: started ({row.note})")
         self._refresh()
 
     def stage_line(self, stage: str, line: str, metrics: dict[str, float] | None) -> None:
@@ -121,9 +121,9 @@ class RichProgress:
         row = self.rows[stage]
         row.state, row.seconds = status, seconds
         if status == "skipped":
-            self._plain(f"[{stage}] {TITLES[stage]}: complete output found, skipped")
+            self._plain(f"[{stage}] {BY_NAME[stage].title}: complete output found, skipped")
         else:
-            self._plain(f"[{stage}] {TITLES[stage]}: {status} in {_duration(seconds)}")
+            self._plain(f"[{stage}] {BY_NAME[stage].title}: {status} in {_duration(seconds)}")
         self._refresh()
 
 
@@ -146,7 +146,7 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         result = summary.results.get(stage)
         if result is not None:
             note = " (earlier run)" if result.status == "skipped" else ""
-            rows.append((f"time, {TITLES[stage]}", _duration(result.seconds) + note))
+            rows.append((f"time, {BY_NAME[stage].title}", _duration(result.seconds) + note))
     width = max(len(name) for name, _ in rows) + 1
     console.print("Spaceport result", style="bold", highlight=False)
     for name, value in rows:

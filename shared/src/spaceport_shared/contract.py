@@ -28,6 +28,9 @@ from spaceport_shared.report import REPORT_NAME
 ML_ROOT_ENV = "SPACEPORT_ML_ROOT"
 DEFAULT_ML_ROOT = Path("/opt/ml")
 FAILURE_TEXT_LIMIT = 1024  # bytes SageMaker shows as FailureReason / ExitMessage
+# Files the stages hand on by name (the orchestration refers to them too).
+SOG_NAME = "scene.sog"  # compress: the PlayCanvas SOG bundle
+GEOREFERENCE_NAME = "georeference.json"  # sfm: the ENU frame's geographic origin and fit
 _PARTIAL = ".partial-"
 
 

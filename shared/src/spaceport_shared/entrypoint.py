@@ -33,15 +33,11 @@ from spaceport_shared.contract import (
     read_hyperparameters,
     write_failure,
 )
-from spaceport_shared.errors import SpaceportError
+from spaceport_shared.errors import SpaceportError, StageTerminatedError
 from spaceport_shared.report import Report, list_files
 from spaceport_shared.settings import parse_assignments, parse_settings, settings_help
 
 log = logging.getLogger("spaceport")
-
-
-class StageTerminatedError(SpaceportError):
-    """SIGTERM arrived (a SageMaker stop or a spot interruption)."""
 
 
 @dataclass(frozen=True)

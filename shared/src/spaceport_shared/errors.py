@@ -11,3 +11,7 @@ class SpaceportError(Exception):
 
 class SettingsError(SpaceportError):
     """A setting is unknown or its value is malformed or out of range."""
+
+
+class StageTerminatedError(SpaceportError):
+    """SIGTERM arrived (a SageMaker stop or a spot interruption)."""

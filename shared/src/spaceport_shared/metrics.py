@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from typing import TextIO
 
 PREFIX = "metric"
+# What the training stage logs as metric lines (and SageMaker's MetricDefinitions read).
+TRAINING_METRICS = ("step", "loss", "psnr", "ssim", "gaussians", "steps_per_s")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VALUE = r"([-+0-9.eE]+|nan|inf)"
 

@@ -3,7 +3,7 @@
     .venv/bin/python stages/compress/bench/bench_compress.py --data ../shared/data
 
 Uses a trained model if one is found under --data (any `*.ply` with SH degree 3 and at least
---splats splats), otherwise a trained-looking synthetic one (spaceport_compress.synthetic_model)
+--splats splats), otherwise a trained-looking synthetic one (the tests' synthetic_model.py)
 of --splats splats. Prints, for each encoder: wall and CPU time, .sog size, ratio to the PLY and
 the RMSE per attribute of the decoded scene against the PLY. Both outputs are decoded by our
 decoder (the reference-reader tests show it decodes exactly as splat-transform does) and matched
@@ -43,12 +43,15 @@ from spaceport_compress.attributes import linear_opacity, log_transform
 from spaceport_compress.decoder import read_model
 from spaceport_compress.quality import attribute_rmse, unit_quats
 from spaceport_compress.sog_format import read_sog
-from spaceport_compress.synthetic_model import synthetic_model
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.ply import read_ply, write_ply
 from spaceport_shared.splat import SplatModel
 
 REPO = Path(__file__).resolve().parents[3]
+# The trained-looking synthetic model is a test fixture; the benchmark borrows it.
+sys.path.insert(0, str(REPO / "stages" / "compress" / "tests"))
+from synthetic_model import synthetic_model  # noqa: E402
+
 CLI = REPO / "node_modules" / "@playcanvas" / "splat-transform" / "bin" / "cli.mjs"
 OURS = Path(sys.executable).with_name("spaceport-compress")
 ATTRIBUTES = ("means", "quats", "scales", "opacity", "sh0", "shN")

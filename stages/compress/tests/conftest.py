@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from spaceport_compress.synthetic_model import synthetic_model
 from spaceport_shared.splat import SplatModel
+
+# The test fixtures beside this file (the synthetic model) import as plain modules.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_model import synthetic_model
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from spaceport_train.backend import configure_cpu_threads
-from spaceport_train.benchmark_scene import benchmark_scene
+from spaceport_train.backend import configure_cpu_threads, configure_numba_threads
 from spaceport_train.cpu_rasterizer import rasterization_cpu
-from spaceport_train.reference_rasterizer import rasterization_reference
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fixture modules
+from train_reference import rasterization_reference
+from train_scenes import benchmark_scene
 
 
 def step_times(raster, n: int, width: int, height: int, repeats: int) -> tuple[float, float]:
@@ -44,6 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--reference-repeats", type=int, default=1)
     args = parser.parse_args()
+    configure_numba_threads()
     configure_cpu_threads()
     print(f"cores: {os.cpu_count()}, load before: {os.getloadavg()[0]:.2f}")
     print(f"{'backend':<10} {'size':>9} {'gaussians':>9} {'wall ms':>9} {'cpu ms':>9}")

@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-from spaceport_train.benchmark_scene import benchmark_scene
 from spaceport_train.cpu_rasterizer import rasterization_cpu
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fixture modules
+from train_scenes import benchmark_scene
 
 
 def _render(raster, scene, device, sh: torch.Tensor | None, **kwargs):

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+from spaceport_train.backend import configure_numba_threads
+
+# The fixture modules beside the tests (train_scenes, train_reference) import by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+configure_numba_threads()  # as the console script does
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from train_scenes import benchmark_scene
 
 from spaceport_train.backend import rasterize, resolve_backend
-from spaceport_train.benchmark_scene import benchmark_scene
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
+from train_reference import rasterization_reference
+from train_scenes import tiny_scene
 
 from spaceport_train import cpu_kernels
-from spaceport_train.benchmark_scene import tiny_scene
 from spaceport_train.cpu_rasterizer import rasterization_cpu
+from spaceport_train.gsplat_torch import fully_fused_projection, quat_scale_to_covar_preci
 from spaceport_train.projection import project_gaussians
-from spaceport_train.reference_rasterizer import rasterization_reference
 
 W, H = 40, 30
 
@@ -125,8 +125,8 @@ def test_projection_matches_gsplat_reference():
     viewmats[0, :3, :3] = rot
     viewmats[0, :3, 3] = torch.tensor([0.1, -0.2, 0.5], dtype=torch.float64)
     ours = project_gaussians(means, quats, scales, opacities, viewmats, Ks, 64, 48)
-    covars, _ = _quat_scale_to_covar_preci(quats, scales, compute_preci=False)
-    radii, means2d, depths, conics, _ = _fully_fused_projection(means, covars, viewmats, Ks, 64, 48)
+    covars, _ = quat_scale_to_covar_preci(quats, scales, compute_preci=False)
+    radii, means2d, depths, conics, _ = fully_fused_projection(means, covars, viewmats, Ks, 64, 48)
     torch.testing.assert_close(ours.means2d, means2d)
     torch.testing.assert_close(ours.depths, depths)
     torch.testing.assert_close(ours.conics, conics)

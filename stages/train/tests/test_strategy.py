@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from gsplat.strategy import DefaultStrategy
+from train_scenes import tiny_scene
 
 from spaceport_shared.errors import SpaceportError
 from spaceport_train.backend import rasterize, resolve_backend
-from spaceport_train.benchmark_scene import tiny_scene
 
 
 def test_default_strategy_grows_and_prunes_with_cpu_backend():

@@ -19,7 +19,10 @@ def _codebook(meta: dict, key: str) -> np.ndarray:
     return values
 
 
-def decode_sog(sog: SogFiles) -> SplatModel:
+def decode_sog(sog: SogFiles, warnings: list[str] | None = None) -> SplatModel:
+    """The splats of a SOG bundle. shN labels past the palette decode as zero SH, as
+    splat-transform's reader does, only when `warnings` is given (the count is added to it);
+    otherwise they raise SpaceportError: such a file is damaged or was written wrongly."""
     meta = sog.meta
     n = int(meta["count"])
 
@@ -34,7 +37,7 @@ def decode_sog(sog: SogFiles) -> SplatModel:
     sh0_texels = texels("sh0")
     sh0 = _codebook(meta, "sh0")[sh0_texels[:, :3]]
     opacities = attributes.decode_opacity(sh0_texels[:, 3])
-    shN = _decode_sh_rest(sog, n)
+    shN = _decode_sh_rest(sog, n, warnings)
     return SplatModel(
         means=means,
         quats=quats,
@@ -45,7 +48,7 @@ def decode_sog(sog: SogFiles) -> SplatModel:
     )
 
 
-def _decode_sh_rest(sog: SogFiles, n: int) -> np.ndarray:
+def _decode_sh_rest(sog: SogFiles, n: int, warnings: list[str] | None) -> np.ndarray:
     meta = sog.meta.get("shN")
     if not meta or SH_REST_COUNTS.get(int(meta.get("bands", 0)), 0) == 0:
         return np.zeros((n, 0, 3), np.float32)
@@ -61,12 +64,21 @@ def _decode_sh_rest(sog: SogFiles, n: int) -> np.ndarray:
     palette = book[entries]  # [P', coeffs, 3]
     label_texels = image_to_texels(sog.images[meta["files"][1]], n)
     labels = label_texels[:, 0].astype(np.int64) | (label_texels[:, 1].astype(np.int64) << 8)
-    valid = labels < min(int(meta["count"]), len(palette))  # others decode as zero
+    entries_used = min(int(meta["count"]), len(palette))
+    valid = labels < entries_used
+    if not valid.all():
+        problem = (
+            f"{int((~valid).sum())} of {n} splats' shN labels point past the "
+            f"{entries_used}-entry SOG palette"
+        )
+        if warnings is None:
+            raise SpaceportError(f"{problem}; the file is damaged or was written wrongly.")
+        warnings.append(f"{problem}: they decode as zero SH (view-independent colour)")
     shN = np.zeros((n, coeffs, 3), np.float32)
     shN[valid] = palette[labels[valid]]
     return shN
 
 
-def read_model(path: Path) -> SplatModel:
-    """Decode a `.sog` bundle or a SOG folder into a splat model."""
-    return decode_sog(read_sog(path))
+def read_model(path: Path, warnings: list[str] | None = None) -> SplatModel:
+    """Decode a `.sog` bundle or a SOG folder into a splat model (see `decode_sog`)."""
+    return decode_sog(read_sog(path), warnings)

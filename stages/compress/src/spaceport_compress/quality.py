@@ -44,3 +44,43 @@ def attribute_rmse(original: SplatModel, decoded: SplatModel) -> dict[str, float
         "rmse_sh0": _rmse(original.sh0, decoded.sh0),
         "rmse_shN": _rmse(original.shN, decoded.shN),
     }
+
+
+# Decoded-against-input RMSE above which a .sog probably looks wrong: about ten times what the
+# trained models of the README give, which quantisation alone does not reach.
+SUSPECT_RMSE = {
+    "rmse_quats": 0.02,
+    "rmse_scales": 0.15,
+    "rmse_opacity": 0.02,
+    "rmse_sh0": 0.05,
+    "rmse_shN": 0.15,
+}
+SUSPECT_MEANS_FRACTION = 1e-3  # positions: of the scene's extent (the largest bounding-box side)
+
+
+class VerificationError(Exception):
+    """The written .sog does not decode to the model it was made from (a bug, not the input's)."""
+
+
+def verify(original: SplatModel, decoded: SplatModel) -> tuple[dict[str, float], list[str]]:
+    """The RMSE per attribute and warnings for suspect ones; VerificationError when the decoded
+    model is not the original's (another splat count, non-finite values or errors)."""
+    if decoded.count != original.count:
+        raise VerificationError(
+            f"The written SOG decodes to {decoded.count} splats, not {original.count}."
+        )
+    errors = attribute_rmse(original, decoded)
+    broken = sorted(name for name, value in errors.items() if not np.isfinite(value))
+    if broken:
+        raise VerificationError(
+            f"The written SOG decodes to non-finite values ({', '.join(broken)})."
+        )
+    extent = float(np.ptp(original.means, axis=0).max()) if original.count else 0.0
+    limits = {**SUSPECT_RMSE, "rmse_means": SUSPECT_MEANS_FRACTION * max(extent, 1e-6)}
+    warnings = [
+        f"the decoded {name.removeprefix('rmse_')} differ from the input by RMSE {errors[name]:.3g}"
+        f" (more than {limit:.3g}); the .sog may look wrong"
+        for name, limit in limits.items()
+        if errors[name] > limit
+    ]
+    return errors, warnings

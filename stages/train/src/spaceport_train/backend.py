@@ -8,8 +8,10 @@ touching it would start a JIT build.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import numba
 import torch
 from torch import Tensor
 
@@ -38,6 +40,18 @@ def configure_cpu_threads() -> None:
     more in synchronisation than they gain, and their spinning competes with the kernels.
     """
     torch.set_num_threads(1)
+
+
+def configure_numba_threads() -> None:
+    """Numba's `workqueue` threading layer, unless NUMBA_THREADING_LAYER says otherwise.
+
+    Numba's OpenMP layer keeps its threads spinning after each kernel; on a small or shared CPU
+    they steal the core that PyTorch's autograd needs next (measured: 10x slower training
+    steps). The workqueue layer's threads sleep instead. The program's entry (the console
+    script, a benchmark) calls this before the first parallel kernel, which fixes the layer.
+    """
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
 
 
 def rasterize(backend: str, **kwargs: Any) -> tuple[Tensor, Tensor, dict[str, Any]]:

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from spaceport_shared.entrypoint import StageSpec, stage_main
+from spaceport_train.backend import configure_numba_threads
 from spaceport_train.settings import TrainSettings
 from spaceport_train.stage import run
 
@@ -20,6 +21,7 @@ SPEC = StageSpec(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_numba_threads()
     return stage_main(SPEC, argv)
 
 

@@ -27,16 +27,9 @@ so float32 arithmetic is not silently promoted to float64.
 from __future__ import annotations
 
 import math
-import os
 
 import numba as nb
 import numpy as np
-
-# Numba's OpenMP layer keeps its threads spinning after each kernel; on a small or shared CPU
-# they steal the core that PyTorch's autograd needs next (measured: 10x slower training steps).
-# The workqueue layer's threads sleep instead. Only the first parallel launch fixes the layer.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    nb.config.THREADING_LAYER = "workqueue"
 
 # Indices into the `consts` array every kernel takes (values in the working dtype).
 _ALPHA_MAX, _ALPHA_MIN, _T_MIN, _HALF, _ONE, _ZERO = range(6)

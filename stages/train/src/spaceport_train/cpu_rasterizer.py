@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from gsplat.cuda._torch_impl import _spherical_harmonics
 from torch import Tensor
 
 from spaceport_train import cpu_kernels
+from spaceport_train.gsplat_torch import spherical_harmonics
 from spaceport_train.projection import project_gaussians
 
 # The kernels' own tiles (width, height in pixels), independent of gsplat's `tile_size`, which
@@ -258,7 +258,7 @@ def rasterization_cpu(
         campos = torch.inverse(viewmats)[:, :3, 3]  # [C, 3]
         dirs = means[None, :, :] - campos[:, None, :]  # [C, N, 3]
         coeffs = colors if colors.dim() == 4 else colors.expand(n_cams, *colors.shape)
-        rgb = _spherical_harmonics(sh_degree, dirs, coeffs)
+        rgb = spherical_harmonics(sh_degree, dirs, coeffs)
         rgb = torch.clamp_min(rgb + 0.5, 0.0)  # as gsplat.rasterization
     if rgb.shape[-1] != 3:
         raise ValueError("the CPU rasterizer composites exactly 3 colour channels")
@@ -299,11 +299,17 @@ def rasterization_cpu(
 
 
 def compile_kernels() -> None:
-    """Compile (and cache on disk) the float32 kernels: a container build step runs this so
-    a training job does not spend its first minute in numba's compiler."""
-    from spaceport_train.benchmark_scene import benchmark_scene
-
-    scene = benchmark_scene(50, 32, 32)
-    leaves = scene.leaves()
-    img, alpha, _ = rasterization_cpu(*leaves, scene.viewmats, scene.Ks, 32, 32)
+    """Compile (and cache on disk) the float32 kernels, so a training job does not spend its
+    first minute in numba's compiler: a 32x32 view of a few Gaussians on the optical axis."""
+    n = 8
+    z = torch.linspace(2.0, 4.0, n)
+    means = torch.stack([torch.zeros(n), torch.zeros(n), z], dim=-1).requires_grad_(True)
+    quats = torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(n, 1)
+    scales = torch.full((n, 3), 0.1)
+    opacities = torch.full((n,), 0.5)
+    colors = torch.rand(n, 3)
+    Ks = torch.tensor([[[32.0, 0.0, 16.0], [0.0, 32.0, 16.0], [0.0, 0.0, 1.0]]])
+    img, alpha, _ = rasterization_cpu(
+        means, quats, scales, opacities, colors, torch.eye(4)[None], Ks, 32, 32
+    )
     (img.sum() + alpha.sum()).backward()

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from gsplat.cuda._torch_impl import _quat_to_rotmat
 from torch import Tensor
 
 from spaceport_train.cpu_kernels import ALPHA_MIN
+from spaceport_train.gsplat_torch import quat_to_rotmat
 
 
 class Projection(NamedTuple):
@@ -49,7 +49,7 @@ def project_gaussians(
     rot_c = viewmats[:, :3, :3]  # [C, 3, 3]
     means_c = torch.matmul(means, rot_c.transpose(1, 2)) + viewmats[:, None, :3, 3]  # [C, N, 3]
     # M = R_cam R_gauss S, so that the camera-frame covariance is M M^T. One GEMM for all.
-    rot_g = _quat_to_rotmat(quats)  # [N, 3, 3]
+    rot_g = quat_to_rotmat(quats)  # [N, 3, 3]
     rot = torch.matmul(rot_c, rot_g.permute(1, 0, 2).reshape(3, n * 3))  # [C, 3, N*3]
     m = rot.reshape(n_cams, 3, n, 3).permute(0, 2, 1, 3) * scales[None, :, None, :]
     tx, ty, tz = means_c.unbind(-1)  # [C, N]

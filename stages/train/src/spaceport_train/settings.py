@@ -14,7 +14,7 @@ from spaceport_shared.errors import SettingsError
 from spaceport_shared.settings import setting
 
 # `preset=demo-cpu`: the synthetic demo survey on a CPU, held-out PSNR >= 25 dB within 5
-# minutes on a 2-core machine (measured; see the stage's NOTES). `make demo` asks for it.
+# minutes on a 2-core machine (measured; see the stage's README). `make demo` asks for it.
 DEMO_CPU_SETTINGS: dict[str, str] = {
     "steps": "2000",
     "max_image_size": "160",
@@ -44,9 +44,6 @@ class TrainSettings:
     )
     sh_degree: int = setting(3, help="largest spherical-harmonics degree", min=0, max=3)
     sh_degree_interval: int = setting(1000, help="steps between SH degree increases", min=1)
-    strategy: str = setting(
-        "default", help="densification strategy (gsplat DefaultStrategy)", choices=("default",)
-    )
     max_gaussians: int = setting(
         1_000_000, help="cap on the number of Gaussians (lowest opacity pruned above it)", min=1
     )
@@ -71,7 +68,8 @@ class TrainSettings:
     quats_lr: float = setting(1e-3, help="rotation LR", min=0.0)
     sh0_lr: float = setting(2.5e-3, help="degree-0 SH LR", min=0.0)
     shN_lr: float = setting(2.5e-3 / 20, help="higher-degree SH LR", min=0.0)
-    # DefaultStrategy (gsplat defaults).
+    # Densification: gsplat's DefaultStrategy, the only one (its MCMC strategy needs CUDA kernels,
+    # which the CPU backend lacks), hence no setting to choose it; gsplat's defaults.
     refine_start: int = setting(500, help="first densification step", min=0)
     refine_stop: int = setting(15_000, help="last densification step", min=0)
     refine_every: int = setting(100, help="steps between densifications", min=1)

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spaceport_shared.entrypoint import StageTerminatedError
-from spaceport_shared.errors import SpaceportError
+from spaceport_shared.errors import SpaceportError, StageTerminatedError
 from spaceport_shared.metrics import log_metrics
 from spaceport_shared.ply import write_ply
 from spaceport_shared.report import Report

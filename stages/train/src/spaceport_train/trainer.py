@@ -81,22 +81,64 @@ def make_strategy(settings: TrainSettings) -> DefaultStrategy:
     )
 
 
-def new_state(settings: TrainSettings, scene: SceneData, device: torch.device) -> TrainState:
-    generator = torch.Generator().manual_seed(settings.seed)
-    splats = initial_splats(scene.points, scene.colors, settings, generator, device)
+def build_state(
+    settings: TrainSettings,
+    scene: SceneData,
+    device: torch.device,
+    saved: dict[str, Any] | None = None,
+) -> TrainState:
+    """A fresh state from the SfM points, or `saved` (a `state_dict`) restored exactly.
+
+    Optimizers, LR schedule and strategy are assembled the same way in both cases; a saved
+    state then overwrites their contents (Adam moments, schedule position, strategy
+    accumulators) and the RNG states.
+    """
+    if saved is None:
+        torch.manual_seed(settings.seed)
+        generator = torch.Generator().manual_seed(settings.seed)
+        splats = initial_splats(scene.points, scene.colors, settings, generator, device)
+    else:
+        splats = torch.nn.ParameterDict(
+            {k: torch.nn.Parameter(v.to(device)) for k, v in saved["splats"].items()}
+        )
     optimizers = make_optimizers(splats, learning_rates(settings, scene.scene_scale))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(
         optimizers["means"], gamma=0.01 ** (1.0 / settings.steps)
     )
     strategy = make_strategy(settings)
     strategy.check_sanity(splats, optimizers)
+    if saved is None:
+        return TrainState(
+            splats=splats,
+            optimizers=optimizers,
+            scheduler=scheduler,
+            strategy=strategy,
+            strategy_state=strategy.initialize_state(scene_scale=scene.scene_scale),
+        )
+    for name, opt in optimizers.items():
+        opt.load_state_dict(saved["optimizers"][name])
+    scheduler.load_state_dict(saved["scheduler"])
+    restore_rng_state(saved["rng"])
     return TrainState(
         splats=splats,
         optimizers=optimizers,
         scheduler=scheduler,
         strategy=strategy,
-        strategy_state=strategy.initialize_state(scene_scale=scene.scene_scale),
+        strategy_state={
+            k: v.to(device) if isinstance(v, Tensor) else v
+            for k, v in saved["strategy_state"].items()
+        },
+        step=int(saved["step"]),
+        history=list(saved["history"]),
+        evals=list(saved["evals"]),
+        train_seconds=float(saved["train_seconds"]),
+        resumed_from=int(saved["step"]),
     )
+
+
+def sh_degree_at(step: int, settings: TrainSettings) -> int:
+    """simple_trainer's schedule: one SH degree more every `sh_degree_interval` steps."""
+    return min(step // settings.sh_degree_interval, settings.sh_degree)
 
 
 def job_fingerprint(settings: TrainSettings, scene: SceneData) -> dict[str, Any]:
@@ -120,38 +162,6 @@ def state_dict(state: TrainState, settings: TrainSettings, scene: SceneData) -> 
         "evals": state.evals,
         "train_seconds": state.train_seconds,
     }
-
-
-def restore_state(
-    saved: dict[str, Any], settings: TrainSettings, scene: SceneData, device: torch.device
-) -> TrainState:
-    splats = torch.nn.ParameterDict(
-        {k: torch.nn.Parameter(v.to(device)) for k, v in saved["splats"].items()}
-    )
-    optimizers = make_optimizers(splats, learning_rates(settings, scene.scene_scale))
-    for name, opt in optimizers.items():
-        opt.load_state_dict(saved["optimizers"][name])
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(
-        optimizers["means"], gamma=0.01 ** (1.0 / settings.steps)
-    )
-    scheduler.load_state_dict(saved["scheduler"])
-    strategy = make_strategy(settings)
-    strategy_state = {
-        k: v.to(device) if isinstance(v, Tensor) else v for k, v in saved["strategy_state"].items()
-    }
-    restore_rng_state(saved["rng"])
-    return TrainState(
-        splats=splats,
-        optimizers=optimizers,
-        scheduler=scheduler,
-        strategy=strategy,
-        strategy_state=strategy_state,
-        step=int(saved["step"]),
-        history=list(saved["history"]),
-        evals=list(saved["evals"]),
-        train_seconds=float(saved["train_seconds"]),
-        resumed_from=int(saved["step"]),
-    )
 
 
 def view_for_step(step: int, n_views: int, seed: int) -> int:
@@ -213,7 +223,7 @@ def evaluate(
     backend: str,
     device: torch.device,
 ) -> EvalResult:
-    sh_degree = min(state.step // settings.sh_degree_interval, settings.sh_degree)
+    sh_degree = sh_degree_at(state.step, settings)
     psnrs, ssims, renders = [], [], []
     for view in views:
         render, _, _ = render_view(state, view, sh_degree, settings, backend, device)
@@ -236,6 +246,56 @@ def cap_gaussians(state: TrainState, max_gaussians: int) -> None:
     remove(params=state.splats, optimizers=state.optimizers, state=state.strategy_state, mask=mask)
 
 
+def background_for_step(step: int, settings: TrainSettings) -> Tensor | None:
+    """The random background colour [3] of a step (a pure function of seed and step), if any."""
+    if not settings.random_background:
+        return None
+    return torch.rand(3, generator=torch.Generator().manual_seed(settings.seed * 7_919 + step))
+
+
+def train_step(
+    state: TrainState, scene: SceneData, settings: TrainSettings, backend: str, device: torch.device
+) -> Tensor:
+    """One optimisation step (render, loss, Adam, LR schedule, densification, cap) on the view
+    the step's number selects; advances `state.step`. Returns the loss, still on the device."""
+    step = state.step
+    view = scene.train[view_for_step(step, len(scene.train), settings.seed)]
+    background = background_for_step(step, settings)
+    render, _, info = render_view(
+        state, view, sh_degree_at(step, settings), settings, backend, device, background
+    )
+    state.strategy.step_pre_backward(
+        state.splats, state.optimizers, state.strategy_state, step, info
+    )
+    loss = image_loss(render, view.image.to(device), settings.ssim_weight)
+    loss.backward()
+    for optimizer in state.optimizers.values():
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    state.scheduler.step()
+    state.strategy.step_post_backward(
+        state.splats, state.optimizers, state.strategy_state, step, info, packed=False
+    )
+    cap_gaussians(state, settings.max_gaussians)
+    state.step = step + 1
+    return loss.detach()
+
+
+def resume_or_start(
+    settings: TrainSettings, scene: SceneData, checkpoint_dir: Path, device: torch.device
+) -> TrainState:
+    """The newest checkpoint of this same job, restored; otherwise a fresh state."""
+    saved = load_newest_checkpoint(checkpoint_dir, map_location=device)
+    if saved is not None and saved.get("fingerprint") != job_fingerprint(settings, scene):
+        log.warning("ignoring checkpoints in %s: another job's (settings or images differ)",
+                    checkpoint_dir)  # fmt: skip
+        saved = None
+    state = build_state(settings, scene, device, saved)
+    if saved is not None:
+        log.info("resumed from step %d", state.step)
+    return state
+
+
 def train(
     settings: TrainSettings,
     scene: SceneData,
@@ -244,63 +304,48 @@ def train(
     device: torch.device,
     stop_requested: Callable[[], bool] = lambda: False,
 ) -> TrainState:
-    saved = load_newest_checkpoint(checkpoint_dir, map_location=device)
-    fingerprint = job_fingerprint(settings, scene)
-    if saved is not None and saved.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoints in %s: another job's (settings or images differ)",
-                    checkpoint_dir)  # fmt: skip
-        saved = None
-    if saved is not None:
-        state = restore_state(saved, settings, scene, device)
-        log.info("resumed from step %d", state.step)
-    else:
-        torch.manual_seed(settings.seed)
-        state = new_state(settings, scene, device)
+    """Run the steps left, with metric lines, evaluations and checkpoints at their cadence.
+
+    Losses stay on the device until a metric line or checkpoint needs them (reading one back
+    every step would synchronise a GPU every step).
+    """
+    state = resume_or_start(settings, scene, checkpoint_dir, device)
+    pending: list[tuple[int, Tensor]] = []  # (step, loss) not yet read back
+
+    def read_losses() -> None:
+        if pending:
+            values = torch.stack([loss for _, loss in pending]).tolist()
+            state.history.extend((step, v) for (step, _), v in zip(pending, values, strict=True))
+            pending.clear()
+
+    def checkpoint() -> Path:
+        read_losses()
+        return save_checkpoint(checkpoint_dir, state.step, state_dict(state, settings, scene))
+
     window_start, window_steps = time.perf_counter(), 0
     while state.step < settings.steps:
         if stop_requested():
-            path = save_checkpoint(checkpoint_dir, state.step, state_dict(state, settings, scene))
-            raise TrainingStoppedError(state.step, path)
-        step = state.step
+            raise TrainingStoppedError(state.step, checkpoint())
         started = time.perf_counter()
-        view = scene.train[view_for_step(step, len(scene.train), settings.seed)]
-        truth = view.image.to(device)
-        background = None
-        if settings.random_background:
-            gen = torch.Generator().manual_seed(settings.seed * 7_919 + step)
-            background = torch.rand(3, generator=gen)
-        sh_degree = min(step // settings.sh_degree_interval, settings.sh_degree)
-        render, _, info = render_view(state, view, sh_degree, settings, backend, device, background)
-        state.strategy.step_pre_backward(
-            state.splats, state.optimizers, state.strategy_state, step, info
-        )
-        loss = image_loss(render, truth, settings.ssim_weight)
-        loss.backward()
-        for optimizer in state.optimizers.values():
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        state.scheduler.step()
-        state.strategy.step_post_backward(
-            state.splats, state.optimizers, state.strategy_state, step, info, packed=False
-        )
-        cap_gaussians(state, settings.max_gaussians)
-        state.step = step + 1
-        state.history.append((state.step, float(loss.detach())))
+        pending.append((state.step + 1, train_step(state, scene, settings, backend, device)))
         state.train_seconds += time.perf_counter() - started
         window_steps += 1
-        if state.step % settings.log_interval == 0 or state.step == settings.steps:
+        step = state.step
+        if step % settings.log_interval == 0 or step == settings.steps:
+            read_losses()
             elapsed = time.perf_counter() - window_start
             log_metrics(
-                step=state.step,
-                loss=float(loss.detach()),
+                step=step,
+                loss=state.history[-1][1],
                 gaussians=len(state.splats["means"]),
                 steps_per_s=window_steps / max(elapsed, 1e-9),
             )
             window_start, window_steps = time.perf_counter(), 0
-        if settings.eval_interval and state.step % settings.eval_interval == 0 and scene.test:
+        if settings.eval_interval and step % settings.eval_interval == 0 and scene.test:
             result = evaluate(state, scene.test, settings, backend, device)
-            state.evals.append((state.step, result.psnr))
-            log_metrics(step=state.step, psnr=result.psnr, ssim=result.ssim)
-        if state.step % settings.checkpoint_interval == 0 and state.step < settings.steps:
-            save_checkpoint(checkpoint_dir, state.step, state_dict(state, settings, scene))
+            state.evals.append((step, result.psnr))
+            log_metrics(step=step, psnr=result.psnr, ssim=result.ssim)
+        if step % settings.checkpoint_interval == 0 and step < settings.steps:
+            checkpoint()
+    read_losses()
     return state

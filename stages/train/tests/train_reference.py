@@ -1,4 +1,5 @@
-"""A dense, pure-PyTorch rasterizer: the ground truth the CPU backend is tested against.
+"""A dense, pure-PyTorch rasterizer: the ground truth the CPU backend is tested against
+(a test and benchmark fixture, not in the wheel).
 
 Every Gaussian is evaluated at every pixel and autograd does the backward, so it is slow
 (seconds for 5k Gaussians at 160x120) but short enough to check by reading. It keeps gsplat's
@@ -11,10 +12,10 @@ difference between the two can only come from binning, compositing or the backwa
 from __future__ import annotations
 
 import torch
-from gsplat.cuda._torch_impl import _spherical_harmonics
 from torch import Tensor
 
 from spaceport_train.cpu_kernels import ALPHA_MAX, ALPHA_MIN, T_MIN
+from spaceport_train.gsplat_torch import spherical_harmonics
 from spaceport_train.projection import project_gaussians
 
 
@@ -83,7 +84,7 @@ def rasterization_reference(
     else:
         campos = torch.inverse(viewmats)[:, :3, 3]
         dirs = means[None] - campos[:, None]
-        rgb = _spherical_harmonics(sh_degree, dirs, colors.expand(n_cams, *colors.shape))
+        rgb = spherical_harmonics(sh_degree, dirs, colors.expand(n_cams, *colors.shape))
         rgb = torch.clamp_min(rgb + 0.5, 0.0)
     images, alphas = [], []
     for c in range(n_cams):

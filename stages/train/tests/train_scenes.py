@@ -1,4 +1,8 @@
-"""The rasterizer benchmark scene of issue 5, shared by the benchmark, the GPU check and tests.
+"""Splat scenes for tests and benchmarks (a fixture module: not in the wheel).
+
+`benchmark_scene` is the rasterizer benchmark's scene, shared by `bench/` and the tests;
+`tiny_scene` the small random scenes of the gradient tests. The name is unique across the
+repository because pytest's importlib mode puts every package's tests folder on one path.
 
 Gaussians spread over depths 2-10 in front of a pinhole camera (fx = fy = 300, identity pose)
 so they cover the whole image, each 2-8 px in radius (3 sigma) on screen: with 50k Gaussians at

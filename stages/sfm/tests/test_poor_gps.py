@@ -79,7 +79,7 @@ def test_the_report_names_the_gps_problems(flight):
     assert report["details"]["georeference"]["vertical_from"] == "photos"
     assert len(report["details"]["georeference"]["outliers"]) == 2
     assert any("GPS altitude drifts" in w for w in report["warnings"])
-    assert any("2 of 12 GPS fixes lie more than" in w for w in report["warnings"])
+    assert any("2 of 12 GPS fixes disagree with the photos" in w for w in report["warnings"])
     assert m["georeference_inlier_share"] == pytest.approx(10 / 12, abs=1e-3)
     assert m["georeference_horizontal_median_m"] < GPS_NOISE_M
 

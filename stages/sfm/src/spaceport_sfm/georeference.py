@@ -287,9 +287,8 @@ def judge(geo: Georeference, max_error_m: float) -> Verdict:
     if geo.outliers:
         listed = ", ".join(geo.outliers[:10]) + (" ..." if len(geo.outliers) > 10 else "")
         warnings.append(
-            f"{len(geo.outliers)} of {geo.images_aligned} GPS fixes lie more than "
-            f"{geo.outlier_m:.1f} m from where the photos place their cameras ({listed}): "
-            "they were left out of the georeference"
+            f"{len(geo.outliers)} of {geo.images_aligned} GPS fixes disagree with the photos by "
+            f"more than {geo.outlier_m:.1f} m ({listed}): they were left out of the georeference"
         )
     if geo.has_altitude and not geo.altitude_trusted:
         warnings.append(

@@ -32,8 +32,8 @@ import pycolmap
 _MIN_AXIS_CONCENTRATION = 0.9
 # ... and the sparse ground's normal within this angle of the mean viewing direction.
 _MAX_GROUND_TO_AXIS_DEG = 25.0
-# Horizontal noise floor (metres): survey-grade fixes are not trusted below it.
-_MIN_SIGMA_H_M = 0.3
+# Horizontal noise floor (metres): no fix is trusted below RTK grade.
+_MIN_SIGMA_H_M = 0.05
 # Never call a fix an outlier closer than this: GPS noise correlated along the flight is partly
 # absorbed by the alignment, so the residuals understate it.
 _MIN_OUTLIER_M = 5.0

@@ -143,6 +143,8 @@ def test_cli_run_and_its_error_exit(tmp_path, images, monkeypatch, capsys):
     assert "held-out PSNR" in printed and "27.25 dB" in printed
     # the run's top level, and how to open its page
     assert f"results page: {out / 'site' / 'index.html'}" in printed
+    sog_line = next(line for line in printed.splitlines() if "(.sog):" in line)
+    assert sog_line.split()[-1] == str(out / "scene.sog")  # not the one five folders down
     assert f"spaceport view {out}" in printed
     assert {"scene.sog", "summary.json", "site"} <= {p.name for p in out.iterdir()}
     code = cli.main(["run", str(images), "--out", str(out), "--redo", "--sfm-set", "fail=true"])

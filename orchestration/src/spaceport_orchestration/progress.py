@@ -18,6 +18,7 @@ from rich.table import Table
 
 from spaceport_orchestration.local_run import RunSummary
 from spaceport_orchestration.stages import BY_NAME, STAGES
+from spaceport_shared.contract import SOG_NAME
 from spaceport_shared.metrics import ETA, PROGRESS
 
 # The stages' logging prefix ("2026-01-01 12:00:00,123 INFO spaceport: "), dropped for display.
@@ -154,9 +155,14 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
     """Plain `name: value` lines, so paths stay whole for copying."""
     console = console or Console()
     registered, total = summary.images_registered
+    # The run's top level holds scene.sog (results.py) once the run is complete.
+    top_sog = summary.out / SOG_NAME
     rows = [
         ("Gaussian splats (.ply)", str(summary.ply or "missing")),
-        ("compressed for the web (.sog)", str(summary.sog or "missing")),
+        (
+            "compressed for the web (.sog)",
+            str(top_sog if top_sog.is_file() else summary.sog or "missing"),
+        ),
         ("images registered", f"{_number(registered, '.0f')} of {_number(total, '.0f')}"),
         ("held-out PSNR", f"{_number(summary.psnr, '.2f')} dB"),
         ("size ratio (PLY / SOG)", f"{_number(summary.ratio, '.1f')}x"),

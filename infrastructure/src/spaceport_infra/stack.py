@@ -391,23 +391,37 @@ class SpaceportStack(cdk.Stack):
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
         )
 
-    def _publish_site_function(self, code_dir: Path) -> lambda_.Function:
-        config = self.config
+    def _lambda_role(self, name: str, description: str) -> tuple[iam.Role, logs.LogGroup]:
+        """A function's own log group and a role that may write only to it (ids `<name>Logs`,
+        `<name>Role`)."""
         log_group = logs.LogGroup(
             self,
-            "PublishSiteLogs",
-            retention=_retention(config.log_retention_days),
+            f"{name}Logs",
+            retention=_retention(self.config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         role = iam.Role(
             self,
-            "PublishSiteRole",
+            f"{name}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Spaceport results page: read a job's outputs, write its site/ folder",
+            description=description,
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="OwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        return role, log_group
+
+    def _publish_site_function(self, code_dir: Path) -> lambda_.Function:
+        config = self.config
+        role, log_group = self._lambda_role(
+            "PublishSite", "Spaceport results page: read a job's outputs, write its site/ folder"
         )
         jobs = config.jobs_prefix
         for sid, actions, resources in [
-            ("OwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.log_group_arn]),
             ("ReadJobOutputs", ["s3:GetObject"], [self.bucket.arn_for_objects(f"{jobs}*")]),
             ("WriteJobSite", ["s3:PutObject"], [self.bucket.arn_for_objects(f"{jobs}*/site/*")]),
         ]:
@@ -443,24 +457,8 @@ class SpaceportStack(cdk.Stack):
 
     def _start_job_function(self, code_dir: Path) -> lambda_.Function:
         config = self.config
-        log_group = logs.LogGroup(
-            self,
-            "StartJobLogs",
-            retention=_retention(config.log_retention_days),
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        role = iam.Role(
-            self,
-            "StartJobRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Spaceport /start-job: check the photos, subscribe the submitter, start",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="OwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            )
+        role, log_group = self._lambda_role(
+            "StartJob", "Spaceport /start-job: check the photos, subscribe the submitter, start"
         )
         role.add_to_policy(
             iam.PolicyStatement(

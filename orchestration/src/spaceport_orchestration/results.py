@@ -18,14 +18,12 @@ from typing import Any
 from spaceport_orchestration.local_run import RunSummary, StageLayout, _first
 from spaceport_orchestration.site.page import SiteInputs, build_site
 from spaceport_orchestration.stages import STAGES
-from spaceport_shared.contract import SOG_NAME
+from spaceport_shared.contract import FLIGHT_NAME, GEOREFERENCE_NAME, SOG_NAME
 from spaceport_shared.report import REPORT_NAME
 
 SUMMARY_NAME = "summary.json"
 SUMMARY_FORMAT = "spaceport-summary/1"
 SITE_DIR = "site"
-GEOREFERENCE_NAME = "georeference.json"
-FLIGHT_NAME = "flight.json"
 
 
 def _place(src: Path | None, dest: Path) -> Path | None:
@@ -66,7 +64,7 @@ def publish_local(out: Path, summary: RunSummary | None = None) -> Path:
 
     site = out / SITE_DIR
     report_files = {s: layouts[s].output / REPORT_NAME for s in reports}
-    files = {"scene.sog": sog, "scene.ply": ply, "georeference.json": georef}
+    files = {SOG_NAME: sog, "scene.ply": ply, GEOREFERENCE_NAME: georef}
     summary_data = {
         "format": SUMMARY_FORMAT,
         "stages": {
@@ -91,7 +89,7 @@ def publish_local(out: Path, summary: RunSummary | None = None) -> Path:
         for label, path in [
             ("compressed model (scene.sog)", sog),
             ("trained model (scene.ply)", ply),
-            ("georeference.json", georef),
+            (GEOREFERENCE_NAME, georef),
             ("summary.json", out / SUMMARY_NAME),
         ]
         + [(f"{stage} report.json", p) for stage, p in report_files.items()]

@@ -31,6 +31,7 @@ FAILURE_TEXT_LIMIT = 1024  # bytes SageMaker shows as FailureReason / ExitMessag
 # Files the stages hand on by name (the orchestration refers to them too).
 SOG_NAME = "scene.sog"  # compress: the PlayCanvas SOG bundle
 GEOREFERENCE_NAME = "georeference.json"  # sfm: the ENU frame's geographic origin and fit
+FLIGHT_NAME = "flight.json"  # sfm: cameras, GPS and points for the results page
 _PARTIAL = ".partial-"
 
 

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from spaceport_orchestration.site.page import SiteInputs, build_site
-from spaceport_shared.contract import SOG_NAME
+from spaceport_shared.contract import GEOREFERENCE_NAME, SOG_NAME
 from spaceport_shared.report import REPORT_NAME
 
 SITE = "site"
@@ -94,7 +94,7 @@ def publish_job(s3, bucket: str, job_id: str, workdir: Path) -> str:
     links = [
         ("compressed model (scene.sog)", sog_key),
         ("trained model and report (model.tar.gz)", model_key),
-        ("georeference.json", f"{prefix}/sfm/georeference.json"),
+        (GEOREFERENCE_NAME, f"{prefix}/sfm/{GEOREFERENCE_NAME}"),
         ("sfm report.json", f"{prefix}/sfm/{REPORT_NAME}"),
         ("compress report.json", f"{prefix}/compress/{REPORT_NAME}"),
     ]

@@ -17,7 +17,6 @@ import pycolmap
 from spaceport_sfm.georeference import Georeference, enu_from_gps
 from spaceport_sfm.photos import Photo
 
-FLIGHT_NAME = "flight.json"
 FORMAT = "spaceport-flight/1"
 MAX_POINTS = 5_000  # a browser draws this many SVG dots without lag
 

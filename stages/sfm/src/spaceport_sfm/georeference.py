@@ -22,7 +22,6 @@ from spaceport_sfm.exif import GeoPosition
 from spaceport_sfm.gps_quality import GpsAssessment, assess_gps
 from spaceport_shared.errors import SpaceportError
 
-GEOREFERENCE_NAME = "georeference.json"
 FORMAT = "spaceport-georeference/1"
 _MIN_SPREAD_M = 1.0  # GPS positions closer together than this cannot fix a scale
 

@@ -25,11 +25,10 @@ import pycolmap
 
 from spaceport_sfm import __version__
 from spaceport_sfm.extract import Extraction, extract_features
-from spaceport_sfm.flight_data import FLIGHT_NAME, write_flight
+from spaceport_sfm.flight_data import write_flight
 from spaceport_sfm.flight_plot import plot_flight
 from spaceport_sfm.formats import ACCEPTED
 from spaceport_sfm.georeference import (
-    GEOREFERENCE_NAME,
     Georeference,
     Verdict,
     align_to_gps,
@@ -49,6 +48,7 @@ from spaceport_sfm.prior_adjustment import adjust_to_gps
 from spaceport_sfm.settings import SfmSettings
 from spaceport_sfm.undistort import undistort
 from spaceport_sfm.video import VideoFrames, frames_from_videos
+from spaceport_shared.contract import FLIGHT_NAME, GEOREFERENCE_NAME
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.report import Report
 

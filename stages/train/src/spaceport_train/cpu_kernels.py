@@ -362,6 +362,7 @@ def rasterize_backward(
         total = np.empty(n_pix, trans.dtype)
         g_rgb = np.empty(3 * n_pix, trans.dtype)
         last = np.empty(n_pix, np.int32)
+        row_last = np.full(bh, -1, np.int32)  # a row is done once j passes all its pixels' last
         stop = start  # no pixel of this tile saw a Gaussian from here on
         bg_r = zero
         bg_g = zero
@@ -388,7 +389,9 @@ def rasterize_backward(
                     - grad_alpha[py, px] * t_final
                 )
                 last[k] = out_last[py, px]
-                stop = max(stop, out_last[py, px] + 1)
+                row_last[ly] = max(row_last[ly], out_last[py, px])
+        for ly in range(bh):
+            stop = max(stop, row_last[ly] + 1)
         grad_background[tile, 0] = bg_r
         grad_background[tile, 1] = bg_g
         grad_background[tile, 2] = bg_b
@@ -425,6 +428,8 @@ def rasterize_backward(
             gy0, gy1 = _row_range(my, radii[g, 1], y0, y1)
             for py in range(gy0, gy1):
                 ly = py - y0
+                if j > row_last[ly]:
+                    continue
                 dy = my - pix_y[py]
                 gx0, gx1 = _row_span(mx, dy, shear, width_sq, narrowing, x0, x1)
                 if gx0 >= gx1:

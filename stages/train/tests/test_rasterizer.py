@@ -183,3 +183,34 @@ def test_unsupported_options_fail_loudly():
         rasterization_cpu(*scene, W, H, render_mode="RGB+D")
     with pytest.raises(ValueError, match="camera_model"):
         rasterization_cpu(*scene, W, H, camera_model="fisheye")
+
+
+def test_depth_order_is_a_stable_sort_of_the_visible():
+    """The float32 key sort gives the stable argsort's order: ties (a densification's
+    duplicates) by id, negative depths first, invisible Gaussians left out."""
+    gen = torch.Generator().manual_seed(10)
+    depths = torch.randint(-3, 4, (500,), generator=gen).float() * 0.5  # many ties
+    radii = torch.randint(0, 3, (500, 2), generator=gen, dtype=torch.int32)
+    visible = (radii > 0).all(-1).nonzero()[:, 0]
+    expected = visible[torch.sort(depths[visible], stable=True).indices]
+    for dtype in (torch.float32, torch.float64):
+        order = cpu_kernels.depth_order(radii.numpy(), depths.to(dtype).numpy())
+        assert order.tolist() == expected.tolist()
+
+
+def test_binning_slots_point_at_each_gaussians_intersections():
+    scene = tiny_scene(300, W, H, torch.float32, seed=11, opaque=False)
+    proj = project_gaussians(*scene[:4], scene[5], scene[6], W, H)
+    radii = proj.radii[0].numpy()
+    order = cpu_kernels.depth_order(radii, proj.depths[0].numpy())
+    offsets, flat_ids, slot_offsets, slots = cpu_kernels.bin_gaussians(
+        proj.means2d[0].numpy(), radii, order, 16, 8, 3, 4, 2
+    )
+    assert slot_offsets[-1] == flat_ids.shape[0] == offsets[-1] > order.shape[0]
+    assert sorted(slots.tolist()) == list(range(flat_ids.shape[0]))
+    for i, g in enumerate(order):
+        assert (flat_ids[slots[slot_offsets[i] : slot_offsets[i + 1]]] == g).all()
+    rank = {g: i for i, g in enumerate(order.tolist())}
+    for t in range(offsets.shape[0] - 1):  # each tile's list runs near to far
+        ranks = [rank[g] for g in flat_ids[offsets[t] : offsets[t + 1]].tolist()]
+        assert ranks == sorted(ranks)

@@ -18,10 +18,13 @@ T <= 1e-4, same gradient formulas. Two differences, both for a CPU:
   not the whole tile: with 2-8 px splats and 16 px tiles that is several times less work. Outside
   that box alpha < 1/255, so the result is the same.
 
-Per-tile gradients go to one row per (tile, Gaussian) intersection and are summed afterwards,
-so parallel tiles never write to the same memory. All kernels are dtype-generic: float32 in
-training, float64 for gradient checks. Constants come in as a small array of the working dtype
-so float32 arithmetic is not silently promoted to float64.
+Per-tile gradients go to one row per (tile, Gaussian) intersection and are gathered per
+Gaussian afterwards (binning records where each Gaussian's rows are), so parallel tasks never
+write to the same memory; binning itself is a parallel, stable counting sort. Tiles are handed
+to the threads in `tile_schedule`'s order, so each thread gets an equal share of the expensive
+ones. All kernels are dtype-generic: float32 in training, float64 for gradient checks. Constants
+come in as a small array of the working dtype so float32 arithmetic is not silently promoted to
+float64.
 """
 
 from __future__ import annotations
@@ -45,7 +48,28 @@ def kernel_constants(dtype: np.dtype) -> np.ndarray:
     return np.array([ALPHA_MAX, ALPHA_MIN, T_MIN, 0.5, 1.0, 0.0], dtype=dtype)
 
 
-@nb.njit(cache=True)
+def depth_order(
+    radii: np.ndarray,  # [N, 2] int32, 0 = not visible
+    depths: np.ndarray,  # [N]
+) -> np.ndarray:  # [M] int32 ids of the visible Gaussians, near to far, ties by id
+    """The visible Gaussians sorted by depth, stably (equal depths, e.g. a densification's
+    duplicates, keep id order, as gsplat's radix sort does).
+
+    float32: one sort of 64-bit keys (the depth's bits made order-preserving, then the id), a
+    tenth of a stable argsort's time; float64 (gradient checks) takes the stable argsort.
+    """
+    visible = np.flatnonzero((radii > 0).all(axis=1))
+    depth = depths[visible]
+    if depth.dtype != np.float32:
+        return visible[np.argsort(depth, kind="stable")].astype(np.int32)
+    bits = depth.view(np.uint32)
+    # IEEE floats order like their bits once negatives are flipped whole and positives' sign set
+    flip = np.where(bits >> np.uint32(31), np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
+    keys = ((bits ^ flip).astype(np.uint64) << np.uint64(32)) | visible.astype(np.uint64)
+    return (np.sort(keys) & np.uint64(0xFFFFFFFF)).astype(np.int32)
+
+
+@nb.njit(parallel=True, cache=True)
 def bin_gaussians(
     means2d: np.ndarray,  # [N, 2] pixels
     radii: np.ndarray,  # [N, 2] int32 pixels, 0 = not visible
@@ -54,17 +78,23 @@ def bin_gaussians(
     tile_h: int,
     tiles_x: int,
     tiles_y: int,
-) -> tuple[np.ndarray, np.ndarray]:
+    n_threads: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-tile lists of Gaussian ids, each sorted near to far (a stable counting sort by tile).
 
     Returns `tile_offsets [tiles + 1]` and `flat_ids [intersections]`: tile t holds
-    `flat_ids[tile_offsets[t]:tile_offsets[t + 1]]`. Tile ranges follow gsplat's `isect_tiles`.
+    `flat_ids[tile_offsets[t]:tile_offsets[t + 1]]`; and `slot_offsets [M + 1]`, `slots
+    [intersections]`: the Gaussian `order[i]` is at the intersections
+    `slots[slot_offsets[i]:slot_offsets[i + 1]]`. Tile ranges follow gsplat's `isect_tiles`.
+    The Gaussians are cut into chunks counted and filled in parallel; each chunk writes after
+    the earlier chunks' entries of every tile, which keeps the sort stable.
     """
     n_tiles = tiles_x * tiles_y
     m = order.shape[0]
-    rects = np.empty((m, 4), np.int64)
-    counts = np.zeros(n_tiles + 1, np.int64)
-    for i in range(m):
+    rects = np.empty((m, 4), np.int32)
+    areas = np.empty(m + 1, np.int64)
+    areas[0] = 0
+    for i in nb.prange(m):
         g = order[i]
         cx = means2d[g, 0] / tile_w
         cy = means2d[g, 1] / tile_h
@@ -78,20 +108,55 @@ def bin_gaussians(
         rects[i, 1] = y0
         rects[i, 2] = x1
         rects[i, 3] = y1
-        for ty in range(y0, y1):
-            for tx in range(x0, x1):
-                counts[ty * tiles_x + tx + 1] += 1
-    offsets = np.cumsum(counts)
-    fill = offsets[:-1].copy()
-    flat_ids = np.empty(offsets[-1], np.int32)
-    for i in range(m):
-        g = order[i]
-        for ty in range(rects[i, 1], rects[i, 3]):
-            for tx in range(rects[i, 0], rects[i, 2]):
-                t = ty * tiles_x + tx
-                flat_ids[fill[t]] = g
-                fill[t] += 1
-    return offsets, flat_ids
+        areas[i + 1] = (x1 - x0) * (y1 - y0)
+    slot_offsets = np.cumsum(areas)
+    n_chunks = 4 * n_threads
+    chunk = (m + n_chunks - 1) // n_chunks
+    counts = np.zeros((n_chunks, n_tiles), np.int64)
+    for c in nb.prange(n_chunks):
+        for i in range(c * chunk, min(m, (c + 1) * chunk)):
+            for ty in range(rects[i, 1], rects[i, 3]):
+                for tx in range(rects[i, 0], rects[i, 2]):
+                    counts[c, ty * tiles_x + tx] += 1
+    tile_offsets = np.zeros(n_tiles + 1, np.int64)
+    fill = np.empty((n_chunks, n_tiles), np.int64)  # each chunk's first entry in each tile
+    for t in range(n_tiles):
+        at = tile_offsets[t]
+        for c in range(n_chunks):
+            fill[c, t] = at
+            at += counts[c, t]
+        tile_offsets[t + 1] = at
+    flat_ids = np.empty(tile_offsets[n_tiles], np.int32)
+    slots = np.empty(tile_offsets[n_tiles], np.int32)
+    for c in nb.prange(n_chunks):
+        for i in range(c * chunk, min(m, (c + 1) * chunk)):
+            g = order[i]
+            k = slot_offsets[i]
+            for ty in range(rects[i, 1], rects[i, 3]):
+                for tx in range(rects[i, 0], rects[i, 2]):
+                    t = ty * tiles_x + tx
+                    j = fill[c, t]
+                    fill[c, t] = j + 1
+                    flat_ids[j] = g
+                    slots[k] = j
+                    k += 1
+    return tile_offsets, flat_ids, slot_offsets, slots
+
+
+@nb.njit(cache=True)
+def tile_schedule(tile_offsets: np.ndarray, n_threads: int) -> np.ndarray:  # [tiles]
+    """Tiles in the order the parallel loops take them: numba splits a `prange` into one
+    contiguous block per thread, so the tiles, sorted by their number of Gaussians, are dealt
+    out in turn, one block's worth to each thread."""
+    n_tiles = tile_offsets.shape[0] - 1
+    by_cost = np.argsort(tile_offsets[:-1] - tile_offsets[1:])  # most Gaussians first
+    schedule = np.empty(n_tiles, np.int64)
+    at = 0
+    for r in range(n_threads):
+        for k in range(r, n_tiles, n_threads):
+            schedule[at] = by_cost[k]
+            at += 1
+    return schedule
 
 
 @nb.njit(inline="always")
@@ -131,16 +196,17 @@ def _row_span(mx, dy, shear, width_sq, narrowing, x0, x1):
 
 @nb.njit(inline="always")
 def _row_start(dx, dy, ca, cb, cc, half):
-    """sigma and exp(-sigma) at a row's first pixel, and their steps to the next pixel.
+    """exp(-sigma) at a row's first pixel, and its ratio to the next pixel's.
 
     Along a row dx falls by 1 per pixel, so sigma is a quadratic with constant second
     difference `a`: exp(-sigma) then follows by two multiplications per pixel (the classic
     incremental Gaussian) instead of one exp. The conic's entries are at most 1/eps2d, so the
-    factors stay well inside float32 range.
+    factors stay well inside float32 range. sigma itself is not carried: sigma < 0 (which the
+    compositing rules skip) is exp(-sigma) > 1.
     """
     sigma = half * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
     step = half * ca - ca * dx - cb * dy  # sigma(next pixel) - sigma(this pixel)
-    return sigma, step, np.exp(-sigma), np.exp(-step)
+    return np.exp(-sigma), np.exp(-step)
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
@@ -153,6 +219,7 @@ def rasterize_forward(
     background: np.ndarray,  # [3]
     tile_offsets: np.ndarray,  # [tiles + 1]
     flat_ids: np.ndarray,  # [intersections]
+    schedule: np.ndarray,  # [tiles] from `tile_schedule`
     pix_x: np.ndarray,  # [W] pixel centres x + 0.5
     pix_y: np.ndarray,  # [H]
     tile_w: int,
@@ -171,18 +238,20 @@ def rasterize_forward(
     zero = consts[_ZERO]
     width = pix_x.shape[0]
     height = pix_y.shape[0]
-    n_tiles = tile_offsets.shape[0] - 1
-    for tile in nb.prange(n_tiles):
+    for k_tile in nb.prange(schedule.shape[0]):
+        tile = schedule[k_tile]
         x0 = (tile % tiles_x) * tile_w
         y0 = (tile // tiles_x) * tile_h
         x1 = min(x0 + tile_w, width)
         y1 = min(y0 + tile_h, height)
         bw = x1 - x0
         bh = y1 - y0
-        trans = np.full((bh, bw), one)
-        acc = np.full((bh, bw, 3), zero)
-        last = np.full((bh, bw), -1, np.int32)
-        n_active = bh * bw  # a finished pixel keeps its transmittance negated
+        # the tile's pixels, row-major; a finished pixel keeps its transmittance negated
+        trans = np.full(bh * bw, one)
+        acc = np.full(bh * bw * 3, zero)
+        last = np.full(bh * bw, -1, np.int32)
+        row_active = np.full(bh, bw, np.int32)  # unfinished pixels per row: full rows are skipped
+        n_active = bh * bw
         for j in range(tile_offsets[tile], tile_offsets[tile + 1]):
             g = flat_ids[j]
             mx = means2d[g, 0]
@@ -199,47 +268,47 @@ def rasterize_forward(
             gy0, gy1 = _row_range(my, radii[g, 1], y0, y1)
             for py in range(gy0, gy1):
                 ly = py - y0
+                if row_active[ly] == 0:
+                    continue
                 dy = my - pix_y[py]
                 gx0, gx1 = _row_span(mx, dy, shear, width_sq, narrowing, x0, x1)
                 if gx0 >= gx1:
                     continue
-                sigma_next, step, vis_next, ratio = _row_start(
-                    mx - pix_x[gx0], dy, ca, cb, cc, half
-                )
+                vis, ratio = _row_start(mx - pix_x[gx0], dy, ca, cb, cc, half)
+                base = ly * bw - x0
                 for px in range(gx0, gx1):
-                    sigma = sigma_next
-                    vis = vis_next
-                    sigma_next += step
-                    step += ca
-                    vis_next *= ratio
-                    ratio *= step_ratio
-                    lx = px - x0
-                    t = trans[ly, lx]
-                    if t < zero:
-                        continue
                     alpha = min(alpha_max, op * vis)
-                    if sigma < zero or alpha < alpha_min:
+                    skip = vis > one or alpha < alpha_min
+                    vis *= ratio
+                    ratio *= step_ratio
+                    if skip:
+                        continue
+                    k = base + px
+                    t = trans[k]
+                    if t < zero:
                         continue
                     next_t = t * (one - alpha)
                     if next_t <= t_min:
-                        trans[ly, lx] = -t
+                        trans[k] = -t
+                        row_active[ly] -= 1
                         n_active -= 1
                         continue
                     w = alpha * t
-                    acc[ly, lx, 0] += w * cr
-                    acc[ly, lx, 1] += w * cg
-                    acc[ly, lx, 2] += w * cbl
-                    trans[ly, lx] = next_t
-                    last[ly, lx] = j
+                    acc[3 * k] += w * cr
+                    acc[3 * k + 1] += w * cg
+                    acc[3 * k + 2] += w * cbl
+                    trans[k] = next_t
+                    last[k] = j
             if n_active == 0:
                 break
         for ly in range(bh):
             for lx in range(bw):
-                t = abs(trans[ly, lx])
+                k = ly * bw + lx
+                t = abs(trans[k])
                 out_t[y0 + ly, x0 + lx] = t
-                out_last[y0 + ly, x0 + lx] = last[ly, lx]
-                for k in range(3):
-                    out_color[y0 + ly, x0 + lx, k] = acc[ly, lx, k] + t * background[k]
+                out_last[y0 + ly, x0 + lx] = last[k]
+                for ch in range(3):
+                    out_color[y0 + ly, x0 + lx, ch] = acc[3 * k + ch] + t * background[ch]
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
@@ -251,6 +320,7 @@ def rasterize_backward(
     radii: np.ndarray,  # [N, 2]
     tile_offsets: np.ndarray,
     flat_ids: np.ndarray,
+    schedule: np.ndarray,
     pix_x: np.ndarray,
     pix_y: np.ndarray,
     tile_w: int,
@@ -263,6 +333,7 @@ def rasterize_backward(
     grad_color: np.ndarray,  # [H, W, 3] dL/d(colour image)
     grad_alpha: np.ndarray,  # [H, W] dL/d(alpha image)
     grads: np.ndarray,  # [intersections, GRAD_COLUMNS] output, one row per intersection
+    grad_background: np.ndarray,  # [tiles, 3] output, per tile
 ) -> None:
     alpha_max = consts[_ALPHA_MAX]
     alpha_min = consts[_ALPHA_MIN]
@@ -271,35 +342,62 @@ def rasterize_backward(
     zero = consts[_ZERO]
     width = pix_x.shape[0]
     height = pix_y.shape[0]
-    n_tiles = tile_offsets.shape[0] - 1
-    for tile in nb.prange(n_tiles):
+    for k_tile in nb.prange(schedule.shape[0]):
+        tile = schedule[k_tile]
         start = tile_offsets[tile]
+        end = tile_offsets[tile + 1]
         x0 = (tile % tiles_x) * tile_w
         y0 = (tile // tiles_x) * tile_h
         x1 = min(x0 + tile_w, width)
         y1 = min(y0 + tile_h, height)
         bh = y1 - y0
         bw = x1 - x0
-        last = out_last[y0:y1, x0:x1]
-        stop = last.max() + 1  # no pixel of this tile saw a Gaussian after this
-        if stop <= start:
-            continue
-        trans = np.full((bh, bw), one)
+        n_pix = bh * bw
         # dL/dalpha_i = T_i (g . c_i) - (g . light behind i + gA T_final) / (1 - alpha_i), and
         # g . light behind i = g . C_final - g . (colour accumulated up to i): so one scalar
         # per pixel (`seen`) replaces a running colour, against a per-pixel constant (`total`).
-        total = np.empty((bh, bw), trans.dtype)
-        seen = np.full((bh, bw), zero)
+        # The tile's per-pixel inputs are copied to contiguous rows first.
+        trans = np.full(n_pix, one)
+        seen = np.full(n_pix, zero)
+        total = np.empty(n_pix, trans.dtype)
+        g_rgb = np.empty(3 * n_pix, trans.dtype)
+        last = np.empty(n_pix, np.int32)
+        row_last = np.full(bh, -1, np.int32)  # a row is done once j passes all its pixels' last
+        stop = start  # no pixel of this tile saw a Gaussian from here on
+        bg_r = zero
+        bg_g = zero
+        bg_b = zero
         for ly in range(bh):
             for lx in range(bw):
                 py = y0 + ly
                 px = x0 + lx
-                total[ly, lx] = (
-                    grad_color[py, px, 0] * out_color[py, px, 0]
-                    + grad_color[py, px, 1] * out_color[py, px, 1]
-                    + grad_color[py, px, 2] * out_color[py, px, 2]
-                    - grad_alpha[py, px] * out_t[py, px]
+                k = ly * bw + lx
+                g_r = grad_color[py, px, 0]
+                g_g = grad_color[py, px, 1]
+                g_b = grad_color[py, px, 2]
+                g_rgb[3 * k] = g_r
+                g_rgb[3 * k + 1] = g_g
+                g_rgb[3 * k + 2] = g_b
+                t_final = out_t[py, px]
+                bg_r += g_r * t_final
+                bg_g += g_g * t_final
+                bg_b += g_b * t_final
+                total[k] = (
+                    g_r * out_color[py, px, 0]
+                    + g_g * out_color[py, px, 1]
+                    + g_b * out_color[py, px, 2]
+                    - grad_alpha[py, px] * t_final
                 )
+                last[k] = out_last[py, px]
+                row_last[ly] = max(row_last[ly], out_last[py, px])
+        for ly in range(bh):
+            stop = max(stop, row_last[ly] + 1)
+        grad_background[tile, 0] = bg_r
+        grad_background[tile, 1] = bg_g
+        grad_background[tile, 2] = bg_b
+        for j in range(stop, end):
+            for col in range(GRAD_COLUMNS):
+                grads[j, col] = zero
         for j in range(start, stop):
             g = flat_ids[j]
             mx = means2d[g, 0]
@@ -311,15 +409,18 @@ def rasterize_backward(
             cr = colors[g, 0]
             cg = colors[g, 1]
             cbl = colors[g, 2]
-            v_mx = zero
-            v_my = zero
-            v_ca = zero
-            v_cb = zero
-            v_cc = zero
+            # With q = exp(-sigma) dL/dalpha (where alpha is not clamped), dL/dsigma = -op q and
+            # dL/dopacity = sum q; sigma's partials are polynomials in dx at a row's fixed dy,
+            # so per row only sum q, q dx, q dx^2 are needed (and the absgrad terms).
+            v_op = zero
+            v_dx = zero  # sum over rows of dy^0 * sum q dx
+            v_dydx = zero  # dy sum q dx
+            v_dx2 = zero  # sum q dx^2
+            v_dy = zero  # dy sum q
+            v_dy2 = zero  # dy^2 sum q
             v_r = zero
             v_g = zero
             v_b = zero
-            v_op = zero
             abs_mx = zero
             abs_my = zero
             shear, width_sq, narrowing = _span_params(mx, ca, cb, cc, op, alpha_min)
@@ -327,72 +428,78 @@ def rasterize_backward(
             gy0, gy1 = _row_range(my, radii[g, 1], y0, y1)
             for py in range(gy0, gy1):
                 ly = py - y0
+                if j > row_last[ly]:
+                    continue
                 dy = my - pix_y[py]
                 gx0, gx1 = _row_span(mx, dy, shear, width_sq, narrowing, x0, x1)
                 if gx0 >= gx1:
                     continue
-                sigma_next, step, vis_next, ratio = _row_start(
-                    mx - pix_x[gx0], dy, ca, cb, cc, half
-                )
+                vis, ratio = _row_start(mx - pix_x[gx0], dy, ca, cb, cc, half)
+                base = ly * bw - x0
+                s0 = zero
+                s1 = zero
                 for px in range(gx0, gx1):
-                    sigma = sigma_next
-                    vis = vis_next
-                    sigma_next += step
-                    step += ca
-                    vis_next *= ratio
+                    v = vis
+                    vis *= ratio
                     ratio *= step_ratio
-                    lx = px - x0
-                    if j > last[ly, lx]:
+                    k = base + px
+                    alpha = min(alpha_max, op * v)
+                    if v > one or alpha < alpha_min or j > last[k]:
                         continue
-                    dx = mx - pix_x[px]
-                    alpha = min(alpha_max, op * vis)
-                    if sigma < zero or alpha < alpha_min:
-                        continue
-                    t = trans[ly, lx]
+                    t = trans[k]
                     w = alpha * t
-                    g_r = grad_color[py, px, 0]
-                    g_g = grad_color[py, px, 1]
-                    g_b = grad_color[py, px, 2]
+                    g_r = g_rgb[3 * k]
+                    g_g = g_rgb[3 * k + 1]
+                    g_b = g_rgb[3 * k + 2]
                     v_r += w * g_r
                     v_g += w * g_g
                     v_b += w * g_b
                     g_dot_c = g_r * cr + g_g * cg + g_b * cbl
-                    seen_now = seen[ly, lx] + w * g_dot_c
-                    seen[ly, lx] = seen_now
-                    v_alpha = t * g_dot_c - (total[ly, lx] - seen_now) / (one - alpha)
-                    trans[ly, lx] = t * (one - alpha)
-                    if op * vis <= alpha_max:
-                        v_sigma = -op * vis * v_alpha
-                        v_op += vis * v_alpha
-                        v_ca += half * dx * dx * v_sigma
-                        v_cb += dx * dy * v_sigma
-                        v_cc += half * dy * dy * v_sigma
-                        vx = v_sigma * (ca * dx + cb * dy)
-                        vy = v_sigma * (cb * dx + cc * dy)
-                        v_mx += vx
-                        v_my += vy
-                        abs_mx += abs(vx)
-                        abs_my += abs(vy)
-            grads[j, 0] = v_mx
-            grads[j, 1] = v_my
-            grads[j, 2] = v_ca
-            grads[j, 3] = v_cb
-            grads[j, 4] = v_cc
+                    seen_now = seen[k] + w * g_dot_c
+                    seen[k] = seen_now
+                    v_alpha = t * g_dot_c - (total[k] - seen_now) / (one - alpha)
+                    trans[k] = t * (one - alpha)
+                    if op * v <= alpha_max:
+                        dx = mx - pix_x[px]
+                        q = v * v_alpha
+                        q_dx = q * dx
+                        s0 += q
+                        s1 += q_dx
+                        v_dx2 += q_dx * dx
+                        abs_mx += abs(ca * q_dx + cb * dy * q)
+                        abs_my += abs(cb * q_dx + cc * dy * q)
+                v_op += s0
+                v_dx += s1
+                v_dydx += dy * s1
+                v_dy += dy * s0
+                v_dy2 += dy * dy * s0
+            grads[j, 0] = -op * (ca * v_dx + cb * v_dy)  # dsigma/dmx = a dx + b dy
+            grads[j, 1] = -op * (cb * v_dx + cc * v_dy)
+            grads[j, 2] = -op * half * v_dx2  # dsigma/da = dx^2 / 2
+            grads[j, 3] = -op * v_dydx
+            grads[j, 4] = -op * half * v_dy2
             grads[j, 5] = v_r
             grads[j, 6] = v_g
             grads[j, 7] = v_b
             grads[j, 8] = v_op
-            grads[j, 9] = abs_mx
-            grads[j, 10] = abs_my
+            grads[j, 9] = op * abs_mx
+            grads[j, 10] = op * abs_my
 
 
-@nb.njit(cache=True)
-def sum_intersection_grads(
-    flat_ids: np.ndarray,  # [intersections]
+@nb.njit(parallel=True, cache=True)
+def gather_gaussian_grads(
+    order: np.ndarray,  # [M] from `depth_order`
+    slot_offsets: np.ndarray,  # [M + 1] from `bin_gaussians`
+    slots: np.ndarray,  # [intersections]
     grads: np.ndarray,  # [intersections, GRAD_COLUMNS]
-    out: np.ndarray,  # [N, GRAD_COLUMNS], zeroed
+    out: np.ndarray,  # [N, GRAD_COLUMNS] written: zero for Gaussians not in `order`
 ) -> None:
-    for j in range(flat_ids.shape[0]):
-        g = flat_ids[j]
-        for k in range(grads.shape[1]):
-            out[g, k] += grads[j, k]
+    for g in nb.prange(out.shape[0]):
+        for col in range(GRAD_COLUMNS):
+            out[g, col] = 0
+    for i in nb.prange(order.shape[0]):
+        g = order[i]
+        for s in range(slot_offsets[i], slot_offsets[i + 1]):
+            j = slots[s]
+            for col in range(GRAD_COLUMNS):
+                out[g, col] += grads[j, col]

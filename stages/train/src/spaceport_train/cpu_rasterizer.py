@@ -1,12 +1,12 @@
 """The CPU backend: `gsplat.rasterization`'s inputs and `info` outputs, without CUDA.
 
-Projection and spherical harmonics are vectorised PyTorch (autograd does their backward); the
-compositing is the numba kernels of `cpu_kernels` behind one `torch.autograd.Function` with a
-hand-written backward (see that module for why). The result dict carries what gsplat's
-densification strategies read (`means2d` with `.grad` and, with `absgrad=True`, `.absgrad`;
-`radii`, `width`, `height`, `n_cameras`, `gaussian_ids`, ...) in gsplat's unpacked layout
-(`packed=False`: per camera, per Gaussian), so `gsplat.strategy.DefaultStrategy` drives this
-backend exactly as it drives gsplat's.
+Projection is the numba kernels of `projection`, spherical harmonics vectorised PyTorch
+(autograd does their backward); the compositing is the numba kernels of `cpu_kernels` behind
+one `torch.autograd.Function` with a hand-written backward (see that module for why). The
+result dict carries what gsplat's densification strategies read (`means2d` with `.grad` and,
+with `absgrad=True`, `.absgrad`; `radii`, `width`, `height`, `n_cameras`, `gaussian_ids`, ...)
+in gsplat's unpacked layout (`packed=False`: per camera, per Gaussian), so
+`gsplat.strategy.DefaultStrategy` drives this backend exactly as it drives gsplat's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import torch
 from torch import Tensor
@@ -37,9 +38,13 @@ def _numpy(t: Tensor, dtype: np.dtype) -> np.ndarray:
 class _Frame:
     """One camera's binning and forward results, kept for its backward."""
 
-    arrays: dict[str, np.ndarray]  # the kernels' inputs (numpy copies)
+    arrays: dict[str, np.ndarray]  # the kernels' inputs (numpy views or copies)
+    order: np.ndarray  # [M] visible Gaussians, near to far
     tile_offsets: np.ndarray  # [tiles + 1]
     flat_ids: np.ndarray  # [intersections]
+    slot_offsets: np.ndarray  # [M + 1]
+    slots: np.ndarray  # [intersections]
+    schedule: np.ndarray  # [tiles]
     color: np.ndarray  # [H, W, 3] composited, background included
     trans: np.ndarray  # [H, W] final transmittance
     last: np.ndarray  # [H, W] last contributing intersection
@@ -71,6 +76,7 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
         tiles_y = math.ceil(height / tile_h)
         frames = []
         n_cams = means2d.shape[0]
+        n_threads = numba.get_num_threads()
         out_colors = torch.empty((n_cams, height, width, 3), dtype=means2d.dtype)
         out_alphas = torch.empty((n_cams, height, width, 1), dtype=means2d.dtype)
         for c in range(n_cams):
@@ -81,13 +87,19 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
                 "opacities": _numpy(opacities[c], dtype),
                 "radii": _numpy(radii[c], np.int32),
             }
-            visible = np.flatnonzero((arrays["radii"] > 0).all(axis=1))
-            depth = depths[c].detach().numpy()[visible]
-            order = visible[np.argsort(depth, kind="stable")].astype(np.int32)
-            tile_offsets, flat_ids = cpu_kernels.bin_gaussians(
-                arrays["means2d"], arrays["radii"], order, tile_w, tile_h, tiles_x, tiles_y
+            order = cpu_kernels.depth_order(arrays["radii"], _numpy(depths[c], dtype))
+            tile_offsets, flat_ids, slot_offsets, slots = cpu_kernels.bin_gaussians(
+                arrays["means2d"],
+                arrays["radii"],
+                order,
+                tile_w,
+                tile_h,
+                tiles_x,
+                tiles_y,
+                n_threads,
             )
-            color = out_colors[c].numpy()
+            schedule = cpu_kernels.tile_schedule(tile_offsets, n_threads)
+            color = np.empty((height, width, 3), dtype=dtype)
             trans = np.empty((height, width), dtype=dtype)
             last = np.empty((height, width), dtype=np.int32)
             cpu_kernels.rasterize_forward(
@@ -99,6 +111,7 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
                 _numpy(backgrounds[c], dtype),
                 tile_offsets,
                 flat_ids,
+                schedule,
                 pix_x,
                 pix_y,
                 tile_w,
@@ -109,8 +122,14 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
                 trans,
                 last,
             )
+            out_colors[c] = torch.from_numpy(color)
             out_alphas[c, ..., 0] = torch.from_numpy(1.0 - trans)
-            frames.append(_Frame(arrays, tile_offsets, flat_ids, color.copy(), trans, last))
+            frames.append(
+                _Frame(
+                    arrays, order, tile_offsets, flat_ids, slot_offsets, slots, schedule, color,
+                    trans, last,
+                )
+            )  # fmt: skip
         ctx.frames = frames
         ctx.consts = consts
         ctx.pix = (pix_x, pix_y)
@@ -126,12 +145,11 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
         dtype = ctx.consts.dtype
         tile_w, tile_h, tiles_x = ctx.geometry
         pix_x, pix_y = ctx.pix
-        summed = np.zeros((n_cams, n, cpu_kernels.GRAD_COLUMNS), dtype=dtype)
-        v_backgrounds = torch.zeros((n_cams, 3), dtype=means2d.dtype)
+        summed = np.empty((n_cams, n, cpu_kernels.GRAD_COLUMNS), dtype=dtype)
+        v_backgrounds = torch.empty((n_cams, 3), dtype=means2d.dtype)
         for c, frame in enumerate(ctx.frames):
-            g_color = _numpy(grad_colors[c], dtype)
-            g_alpha = _numpy(grad_alphas[c, ..., 0], dtype)
-            grads = np.zeros((frame.flat_ids.shape[0], cpu_kernels.GRAD_COLUMNS), dtype=dtype)
+            grads = np.empty((frame.flat_ids.shape[0], cpu_kernels.GRAD_COLUMNS), dtype=dtype)
+            tile_backgrounds = np.empty((frame.schedule.shape[0], 3), dtype=dtype)
             a = frame.arrays
             cpu_kernels.rasterize_backward(
                 a["means2d"],
@@ -141,6 +159,7 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
                 a["radii"],
                 frame.tile_offsets,
                 frame.flat_ids,
+                frame.schedule,
                 pix_x,
                 pix_y,
                 tile_w,
@@ -150,15 +169,16 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
                 frame.color,
                 frame.trans,
                 frame.last,
-                g_color,
-                g_alpha,
+                _numpy(grad_colors[c], dtype),
+                _numpy(grad_alphas[c, ..., 0], dtype),
                 grads,
+                tile_backgrounds,
             )
-            cpu_kernels.sum_intersection_grads(frame.flat_ids, grads, summed[c])
-            v_backgrounds[c] = torch.from_numpy(
-                (g_color * frame.trans[..., None]).sum(axis=(0, 1))
-            ).to(means2d.dtype)
-        summed_t = torch.from_numpy(summed).to(means2d.dtype)
+            cpu_kernels.gather_gaussian_grads(
+                frame.order, frame.slot_offsets, frame.slots, grads, summed[c]
+            )
+            v_backgrounds[c] = torch.from_numpy(tile_backgrounds.sum(axis=0))
+        summed_t = torch.from_numpy(summed)
         if ctx.absgrad:
             means2d.absgrad = summed_t[..., 9:11].clone()
         return (

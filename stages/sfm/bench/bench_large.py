@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
-from spaceport_synth import generate, read_ground_truth
+from spaceport_synth import DEFAULT_ORIGIN, GeoOrigin, generate, read_ground_truth
 from spaceport_synth.rotation import rotation_angle_deg
 
 STEPS = ("prepare", "extract", "match", "map", "georeference", "undistort")
@@ -105,10 +105,12 @@ def compare_with_truth(out: Path, survey: Path, count: int) -> dict[str, float]:
     }
 
 
-def run_subset(survey: Path, count: int, work: Path, settings: list[str]) -> SubsetResult:
+def run_subset(
+    survey: Path, count: int, work: Path, settings: list[str], origin: GeoOrigin
+) -> SubsetResult:
+    """The stage on the first `count` photos; its figures also go to work/result-N.json."""
     images = subset_input(survey, count, work)
     out = work / f"out-{count}"
-    origin = read_ground_truth(survey).origin
     argv = [sys.executable, "-m", "spaceport_sfm.cli", "--input", str(images), "--output", str(out)]
     for item in (f"origin={origin.lat},{origin.lon},{origin.alt}", *settings):
         argv += ["--set", item]
@@ -129,7 +131,13 @@ def run_subset(survey: Path, count: int, work: Path, settings: list[str]) -> Sub
     )
     if os.waitstatus_to_exitcode(status) != 0:
         result.error = f"exit {os.waitstatus_to_exitcode(status)}; see {log.name}"
-        return result
+    else:
+        read_report(result, out)
+    (work / f"result-{count}.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return result
+
+
+def read_report(result: SubsetResult, out: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     metrics = report["metrics"]
     result.steps_s = {k: v for k, v in report["timings_s"].items() if k in STEPS}
@@ -138,8 +146,25 @@ def run_subset(survey: Path, count: int, work: Path, settings: list[str]) -> Sub
     result.models_found = int(metrics.get("models_found", 0))
     result.models_merged = int(metrics.get("models_merged", 1))
     result.gps_residual_rms_m = float(metrics.get("georeference_residual_rms_m", math.nan))
-    for key, value in compare_with_truth(out, survey, count).items():
-        setattr(result, key, round(value, 4))
+
+
+def subset(survey: Path, count: int, work: Path, settings: list[str], reuse: bool) -> SubsetResult:
+    """The figures of one subset, against the ground truth; `reuse`: an earlier run's."""
+    saved = work / f"result-{count}.json"
+    if reuse and saved.exists():
+        result = SubsetResult(**json.loads(saved.read_text()))
+    else:
+        origin = (
+            read_ground_truth(survey).origin
+            if (survey / "ground_truth.json").exists()
+            else (
+                DEFAULT_ORIGIN  # still rendering: `generate`'s default, which ensure_survey uses
+            )
+        )
+        result = run_subset(survey, count, work, settings, origin)
+    if not result.error and (survey / "ground_truth.json").exists():
+        for key, value in compare_with_truth(work / f"out-{count}", survey, count).items():
+            setattr(result, key, round(value, 4))
     return result
 
 
@@ -192,14 +217,18 @@ def main() -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="KEY=VALUE", help="an SfM setting for every subset")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a subset's figures from an earlier run in --work")  # fmt: skip
+    parser.add_argument("--no-render", action="store_true",
+                        help="use the photos --survey holds so far (still rendering)")  # fmt: skip
     args = parser.parse_args()
-    survey = ensure_survey(args.survey)
+    survey = args.survey if args.no_render else ensure_survey(args.survey)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"SfM scaling on {survey} (settings: {args.settings or 'defaults'}; {load()})")
     results = []
     for count in sizes:
         work = args.work / ("-".join(args.settings) or "defaults")
-        results.append(run_subset(survey, count, work, args.settings))
+        results.append(subset(survey, count, work, args.settings, args.reuse))
         r = results[-1]
         print(f"  {count} photos: {r.wall_s:.0f} s wall, {r.cpu_s:.0f} s CPU, "
               f"{r.registered} registered, {r.error or 'ok'} ({r.load})", flush=True)  # fmt: skip

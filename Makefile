@@ -26,7 +26,7 @@ NEED_CHROMIUM := $(shell command -v chromium >/dev/null 2>&1 || { test "$$(id -u
 
 include containers.mk infrastructure/infra.mk
 
-.PHONY: help setup chromium test test-fast lint format demo bench clean
+.PHONY: help setup chromium test test-fast lint format demo bench bench-large clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench: setup ## speed and size figures (never pass/fail), each stage against its
 	$(PY) stages/sfm/bench/bench_sfm.py --data $(DATA)
 	$(PY) stages/train/bench/bench_train.py --fit-cost-model
 	$(PY) stages/compress/bench/bench_compress.py --data $(DATA) $(if $(COMPRESS_PLY),--ply $(COMPRESS_PLY))
+
+bench-large: setup ## SfM scaling on the 400-photo synthetic survey: 50-400 photos, time exponent (~1 h on 2 cores)
+	$(PY) stages/sfm/bench/bench_large.py --json bench-output/sfm-large.json
 
 clean: ## remove the environment, node_modules and outputs
 	rm -rf $(VENV) node_modules demo-output bench-output .pytest_cache .ruff_cache

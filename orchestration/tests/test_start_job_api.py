@@ -141,3 +141,39 @@ def test_unconfigured_service_is_a_500_without_details(api, monkeypatch):
     response = handler(_event({"images": "s3://x/y/", "email": "a@b.co"}))
     assert response["statusCode"] == 500
     assert "SPACEPORT" not in response["body"]
+
+
+def test_a_dry_run_estimates_each_stage_and_starts_nothing(api):
+    sfn, arn, topic = api
+    body = {
+        "images": f"s3://{BUCKET}/uploads/flight-1/",
+        "email": "pilot@example.com",
+        "settings": {"train": {"steps": 3500}},
+        "dry_run": True,
+    }
+    response = handler(_event(body))
+    assert response["statusCode"] == 200, response
+    result = json.loads(response["body"])
+    assert result["dry_run"] is True and result["photos"] == 3
+    assert [r["stage"] for r in result["estimate"]] == ["sfm", "train", "compress"]
+    train = result["estimate"][1]
+    assert train["hardware"] == "ml.g4dn.xlarge" and "3500 steps" in train["basis"]
+    assert result["total_usd"] == pytest.approx(sum(r["usd"] for r in result["estimate"]), abs=1e-4)
+    assert not _executions(sfn, arn)
+    subs = boto3.client("sns", region_name=REGION).list_subscriptions_by_topic(TopicArn=topic)
+    assert not subs["Subscriptions"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"images": f"s3://{BUCKET}/uploads/none/"}, "no photos"),
+        ({"settings": {"train": {"steps": 10**9}}}, "steps"),
+    ],
+)
+def test_a_bad_dry_run_is_refused_with_the_reason(api, change, message):
+    body = {"images": f"s3://{BUCKET}/uploads/flight-1/", "email": "pilot@example.com"}
+    response = handler(_event({**body, "dry_run": True, **change}))
+    assert response["statusCode"] == 400
+    assert message in json.loads(response["body"])["error"]

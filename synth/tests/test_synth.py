@@ -23,6 +23,8 @@ from spaceport_synth import (
 )
 from spaceport_synth.cli import main as synth_main
 from spaceport_synth.exif import read_gps
+from spaceport_synth.flaws import Flaws
+from spaceport_synth.flight import footprint_m
 from spaceport_synth.rotation import matrix_from_quat_xyzw, rotation_angle_deg
 from spaceport_synth.survey import build_world
 
@@ -51,6 +53,30 @@ def test_demo_preset_plans_24_to_30_photos_at_640x480():
     assert (world.camera.width, world.camera.height) == (640, 480)
     kinds = [shot.kind for shot in world.shots]
     assert kinds.count("oblique") >= 2 and kinds.count("nadir") >= 20
+
+
+def test_large_preset_plans_400_photos_with_the_survey_overlap_and_gps_noise():
+    spec = PRESETS["large"]
+    world = build_world(spec, seed=0)
+    assert len(world.shots) == spec.image_count == 400
+    nadir = np.array([s.centre for s in world.shots if s.kind == "nadir"])
+    across, along = footprint_m(spec)
+    first_line, second_line = nadir[: spec.images_per_line], nadir[spec.images_per_line :]
+    step = np.median(np.abs(np.diff(first_line[:, 1])))
+    gap = np.median(second_line[: spec.images_per_line, 0]) - np.median(first_line[:, 0])
+    assert 1 - step / along == pytest.approx(0.75, abs=0.03)  # jitter: 0.4 m of 11.7 m
+    assert 1 - gap / across == pytest.approx(0.60, abs=0.02)
+    assert 400 < np.ptp(nadir[:, 0]) + across < 480  # metres east-west: the wider area
+    assert spec.flaws.any_gps_error and spec.flaws.gps_noise_m >= 1.0
+
+
+def test_overlap_options_override_the_preset_s(tmp_path):
+    flaws = Flaws(forward_overlap=0.5, side_overlap=0.3)
+    survey = generate(tmp_path / "sparse", preset="test", seed=0, flaws=flaws)
+    truth = read_ground_truth(survey.root)
+    first = [truth.images[n].camera_center for n in survey.image_names[:2]]
+    along = footprint_m(PRESETS["test"])[1]
+    assert 1 - abs(first[1][1] - first[0][1]) / along == pytest.approx(0.5, abs=0.05)
 
 
 def test_exif_gps_is_the_true_camera_centre_within_10_cm(survey):

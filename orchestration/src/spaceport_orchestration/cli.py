@@ -2,6 +2,7 @@
 
 spaceport synth OUT [--preset demo|test] [--seed N]       a synthetic drone survey
 spaceport run IMAGES --out OUT [--redo] [--train-set steps=3000 ...]
+spaceport run IMAGES --estimate                            each stage's expected time and cost
 spaceport demo [--out demo-output]                         synth + run + summary
 spaceport view OUT [--port N]                              a run's results page on 127.0.0.1
 spaceport serve [--jobs DIR] [--host H] [--port N]         the local upload-and-follow web app
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +25,14 @@ from pathlib import Path
 from rich.console import Console
 
 from spaceport_orchestration.config import load_config
+from spaceport_orchestration.estimate import (
+    ASSUMED_MEGAPIXELS,
+    cloud_hardware,
+    count_photos,
+    estimate,
+    format_estimate,
+    local_hardware,
+)
 from spaceport_orchestration.local_run import run_local
 from spaceport_orchestration.progress import RichProgress, print_summary
 from spaceport_orchestration.results import publish_local
@@ -70,7 +81,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run sfm -> train -> compress on this machine")
     run.add_argument("images", type=Path, help="a folder of photos (or a .zip of them)")
-    run.add_argument("--out", type=Path, required=True, help="output folder")
+    run.add_argument("--out", type=Path, help="output folder (required unless --estimate)")
+    run.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print each stage's expected time (and cloud cost) for these photos; run nothing",
+    )
     run.add_argument("--redo", action="store_true", help="run every stage again")
     run.add_argument(
         "--containers",
@@ -157,10 +173,48 @@ def _run(
     return page
 
 
+def _photo_megapixels(photos: list[Path]) -> float:
+    """The first photo's size in megapixels (its header only), or the estimate's assumption."""
+    from PIL import Image  # local runs only: the start-job Lambda has no Pillow
+
+    for path in photos[:1]:
+        try:
+            with Image.open(path) as img:
+                return img.width * img.height / 1e6
+        except OSError:
+            break
+    return ASSUMED_MEGAPIXELS
+
+
+def _cmd_estimate(images: Path, settings, console: Console) -> int:
+    if not images.is_dir():
+        raise SpaceportError(f"The images folder {images} does not exist; give a folder of photos.")
+    photos = sorted(p for p in images.rglob("*") if p.is_file() and count_photos([p.name]))
+    if not photos:
+        raise SpaceportError(f"No photos in {images}; --estimate counts .jpg, .png, .tif, .dng.")
+    megapixels = _photo_megapixels(photos)
+    gpu = shutil.which("nvidia-smi") is not None
+    console.print(f"{len(photos)} photos of {megapixels:.1f} MP", highlight=False)
+    for title, hardware in (
+        (f"this machine ({os.cpu_count()} cores{', a GPU' if gpu else ''})",
+         local_hardware(os.cpu_count() or 1, gpu)),
+        ("on AWS (SageMaker on-demand, us-east-1 list prices)", cloud_hardware()),
+    ):  # fmt: skip
+        console.print(title, highlight=False)
+        rows = estimate(len(photos), hardware, settings, megapixels)
+        for line in format_estimate(rows):
+            console.print("  " + line, highlight=False, markup=False)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     settings = _stage_settings(args)
     if args.time_budget is not None:
         settings["train"].setdefault("time_budget_min", str(args.time_budget))
+    if args.estimate:
+        return _cmd_estimate(args.images, settings, console)
+    if args.out is None:
+        raise SpaceportError("spaceport run needs --out FOLDER (or --estimate to only estimate).")
     page = _run(args.images, args.out, settings, args.redo, console, args.containers)
     _open_hint(page, args.out, console)
     return 0

@@ -10,9 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from spaceport_orchestration.estimate import (
+    StageEstimate,
+    cloud_hardware,
+    count_photos,
+    estimate,
+)
 from spaceport_orchestration.execution_input import (
     build_execution_input,
+    check_email,
     check_images_location,
+    check_settings,
     new_job_id,
 )
 from spaceport_orchestration.naming import check_job_id
@@ -79,6 +87,37 @@ def images_present(s3: Any, images_uri: str) -> bool:
     bucket, _, prefix = images_uri.removeprefix("s3://").partition("/")
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     return listed.get("KeyCount", 0) > 0
+
+
+def photos_under(s3: Any, images_uri: str) -> int:
+    """How many photos (by suffix) lie under `images_uri`."""
+    bucket, _, prefix = images_uri.removeprefix("s3://").partition("/")
+    names = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        names += [item["Key"] for item in page.get("Contents", [])]
+    return count_photos(names)
+
+
+def estimate_job(
+    *,
+    s3: Any,
+    bucket: str,
+    images_uri: str,
+    email: str,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[int, list[StageEstimate]]:
+    """A dry run of `start_job`: the same checks, then each stage's expected time and cost on
+    the pipeline's instance types; starts nothing."""
+    check_images_location(images_uri, bucket)
+    check_email(email)
+    checked = check_settings(settings)
+    photos = photos_under(s3, images_uri)
+    if not photos:
+        raise SpaceportError(
+            f"There are no photos under {images_uri} (a dry run counts .jpg, .png, .tif, .heic "
+            "and .dng files, not videos or archives); upload the photos first."
+        )
+    return photos, estimate(photos, cloud_hardware(), checked)
 
 
 def start_job(

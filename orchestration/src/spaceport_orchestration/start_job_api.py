@@ -5,6 +5,9 @@
      "settings": {"train": {"steps": 7000}}}                       # settings optional
 
     202 {"job_id": "...", "execution_arn": "...", "images": "...", "subscribed": true}
+    with "dry_run": true, nothing starts:
+    200 {"dry_run": true, "photos": 400, "estimate": [{"stage": "sfm", "hardware": "ml.c6i...",
+         "seconds": ..., "usd": ..., "basis": "..."}, ...], "total_seconds": ..., "total_usd": ...}
     400 {"error": "<what is wrong and what to do>"}
 
 Environment: SPACEPORT_BUCKET (the only bucket jobs may read), SPACEPORT_STATE_MACHINE_ARN,
@@ -25,11 +28,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from spaceport_orchestration.cloud import start_job
+from spaceport_orchestration.cloud import estimate_job, start_job
 from spaceport_shared.errors import SpaceportError
 
 log = logging.getLogger(__name__)
-ALLOWED_FIELDS = {"images", "email", "settings"}
+ALLOWED_FIELDS = {"images", "email", "settings", "dry_run"}
 MAX_BODY_BYTES = 16 * 1024
 
 
@@ -66,7 +69,29 @@ def _request(event: dict[str, Any]) -> dict[str, Any]:
     for name in ("images", "email"):
         if not isinstance(body.get(name), str) or not body[name].strip():
             raise SpaceportError(f"The field {name!r} is missing; it is required.")
+    if not isinstance(body.get("dry_run", False), bool):
+        raise SpaceportError("The field 'dry_run' must be true or false.")
     return body
+
+
+def _dry_run(body: dict[str, Any], bucket: str) -> dict[str, Any]:
+    photos, rows = estimate_job(
+        s3=boto3.client("s3"),
+        bucket=bucket,
+        images_uri=body["images"].strip(),
+        email=body["email"],
+        settings=body.get("settings"),
+    )
+    return _response(
+        200,
+        {
+            "dry_run": True,
+            "photos": photos,
+            "estimate": [r.to_dict() for r in rows],
+            "total_seconds": round(sum(r.seconds for r in rows), 1),
+            "total_usd": round(sum(r.usd or 0.0 for r in rows), 4),
+        },
+    )
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -78,6 +103,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     topic_arn = os.environ.get("SPACEPORT_TOPIC_ARN") or None
     try:
         body = _request(event)
+        if body.get("dry_run"):
+            return _dry_run(body, bucket)
         started = start_job(
             sfn=boto3.client("stepfunctions"),
             s3=boto3.client("s3"),

@@ -73,7 +73,7 @@ def train_step_seconds(n: int, width: int, height: int, repeats: int) -> float:
     gen = torch.Generator().manual_seed(1)
     view = View(
         name="bench",
-        image=torch.rand(height, width, 3, generator=gen),
+        pixels=torch.randint(0, 256, (height, width, 3), generator=gen, dtype=torch.uint8),
         K=bench.Ks[0],
         viewmat=bench.viewmats[0],
         cam_from_world=np.eye(4)[:3],

@@ -1,17 +1,19 @@
-"""`spaceport synth OUT_DIR [--preset demo|test] [--seed N] [--colmap] [--origin LAT,LON,ALT]`."""
+"""`spaceport synth OUT_DIR [--preset demo|test|large] [--seed N] [--colmap] [--origin LAT,LON,ALT]
+[--forward-overlap F] [--side-overlap S]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from spaceport_shared.errors import SpaceportError
 
 from .colmap_model import write_colmap_model
 from .geodesy import GeoOrigin
-from .presets import PRESETS
+from .presets import PRESETS, get_preset
 from .survey import DEFAULT_ORIGIN, generate
 
 
@@ -25,6 +27,16 @@ def _origin(text: str) -> GeoOrigin:
             f"--origin takes LAT,LON or LAT,LON,ALT in degrees and metres, not {text!r}"
         ) from None
     return GeoOrigin(*parts)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+        if not 0.0 <= value <= 0.95:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"an overlap is a fraction 0-0.95, not {text!r}") from None
+    return value
 
 
 def build_parser(prog: str = "spaceport synth") -> argparse.ArgumentParser:
@@ -49,6 +61,13 @@ def build_parser(prog: str = "spaceport synth") -> argparse.ArgumentParser:
         help="also write a COLMAP model of the true poses to OUT_DIR/colmap "
         "(sparse/0 + images, like the SfM stage's output)",
     )
+    for side in ("forward", "side"):
+        parser.add_argument(
+            f"--{side}-overlap",
+            type=_fraction,
+            metavar="F",
+            help=f"{side} overlap of neighbouring photos, 0-0.95 (default: the preset's)",
+        )
     parser.add_argument(
         "--plot", type=Path, metavar="PNG", help="also draw a top-down map of the flight"
     )
@@ -59,7 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
-        survey = generate(args.out_dir, preset=args.preset, seed=args.seed, origin=args.origin)
+        flaws = replace(
+            get_preset(args.preset).flaws,
+            forward_overlap=args.forward_overlap,
+            side_overlap=args.side_overlap,
+        )
+        survey = generate(
+            args.out_dir, preset=args.preset, seed=args.seed, origin=args.origin, flaws=flaws
+        )
         print(
             f"wrote {len(survey.image_names)} photos to {survey.images_dir} and "
             f"{survey.ground_truth_path.name} in {time.perf_counter() - started:.1f} s"

@@ -44,7 +44,10 @@ class DetailTexture:
     def sample(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         n = self.values.shape[0]
         gu, gv = np.mod(u / self.texel, n - 1), np.mod(v / self.texel, n - 1)
-        iu, iv = np.floor(gu).astype(np.int64), np.floor(gv).astype(np.int64)
+        # float32 mod of a tiny negative number can round up to n - 1 itself: keep the 2x2
+        # neighbourhood inside the grid
+        iu = np.minimum(np.floor(gu).astype(np.int64), n - 2)
+        iv = np.minimum(np.floor(gv).astype(np.int64), n - 2)
         fu, fv = (gu - iu).astype(np.float32), (gv - iv).astype(np.float32)
         flat = self.values.ravel()
         i00 = iv * n + iu

@@ -12,7 +12,7 @@ from PIL import Image
 from spaceport_shared.errors import SpaceportError
 
 from .exif import exif_bytes
-from .flaws import NO_FLAWS, Flaws, distort, gps_errors
+from .flaws import Flaws, distort, gps_errors
 from .flight import Shot, footprint_m, plan_flight
 from .geodesy import GeoOrigin, enu_to_geodetic
 from .ground import GroundTexture, bake_ground
@@ -93,15 +93,17 @@ def generate(
     preset: str = "demo",
     seed: int = 0,
     origin: GeoOrigin = DEFAULT_ORIGIN,
-    flaws: Flaws = NO_FLAWS,
+    flaws: Flaws | None = None,
 ) -> Survey:
     """Render the `preset` survey of the scene `seed` into `out_dir` (created, or empty).
 
     Writes `out_dir/images/IMG_0001.jpg ...` (JPEG with GPS, focal length, make/model and
     time in EXIF) and `out_dir/ground_truth.json`. The same preset, seed and flaws give the
-    same photos; `flaws` adds a real flight's GPS errors, lens distortion and EXIF gaps.
+    same photos; `flaws` adds a real flight's GPS errors, lens distortion and EXIF gaps
+    (None: the preset's own, which only `large` has).
     """
     spec = get_preset(preset)
+    flaws = spec.flaws if flaws is None else flaws
     overlaps = {"forward_overlap": flaws.forward_overlap, "side_overlap": flaws.side_overlap}
     spec = replace(spec, **{k: v for k, v in overlaps.items() if v is not None})
     root = Path(out_dir)

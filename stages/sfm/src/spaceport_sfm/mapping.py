@@ -41,19 +41,23 @@ class MappingResult:
     note: str  # why that mapper, for the report
     models_found: int  # separate models the winning mapper built
     focal_held: bool  # mapped again with the focal held at its EXIF prior
+    others: tuple[pycolmap.Reconstruction, ...] = ()  # its other models, for `merge.py`
 
 
 @dataclass(frozen=True)
 class Models:
     largest: pycolmap.Reconstruction | None
     count: int
+    others: tuple[pycolmap.Reconstruction, ...] = ()  # the rest, largest first
 
 
 def _largest(models: dict[int, pycolmap.Reconstruction]) -> Models:
     if not models:
         return Models(None, 0)
-    best = max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
-    return Models(best, len(models))
+    ordered = sorted(
+        models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()), reverse=True
+    )
+    return Models(ordered[0], len(models), tuple(ordered[1:]))
 
 
 def map_incremental(
@@ -154,4 +158,4 @@ def reconstruct(
             )
             if _size(again) >= _size(models) * 0.9:
                 models, held = again, True
-    return MappingResult(models.largest, used, note, models.count, held)
+    return MappingResult(models.largest, used, note, models.count, held, models.others)

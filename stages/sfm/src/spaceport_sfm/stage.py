@@ -41,6 +41,7 @@ from spaceport_sfm.inputs import gather_candidates
 from spaceport_sfm.intrinsics import FocalFigures, focal_figures, focal_priors
 from spaceport_sfm.mapping import MappingResult, reconstruct
 from spaceport_sfm.match import Matches, match_pairs
+from spaceport_sfm.merge import MergedModels, merge_by_gps
 from spaceport_sfm.naming import NAMES_FILE, write_names
 from spaceport_sfm.pairs import MatchPlan, plan_matching
 from spaceport_sfm.photos import Photo, Skipped, prepare_photos
@@ -100,6 +101,7 @@ class Results:
     mapping: MappingResult
     model: ModelFigures
     alignment: Alignment
+    merged: MergedModels | None = None  # None: the mapper built no model
 
 
 def prepare(
@@ -137,6 +139,18 @@ def measure(model: pycolmap.Reconstruction) -> ModelFigures:
         points=model.num_points3D(),
         mean_reprojection_error_px=model.compute_mean_reprojection_error(),
         mean_track_length=model.compute_mean_track_length(),
+    )
+
+
+def join_models(
+    mapping: MappingResult, photos: list[Photo], max_error_m: float
+) -> MergedModels | None:
+    """The mapper's models joined by their GPS (`merge.py`); None when it built none."""
+    if mapping.model is None:
+        return None
+    gps = {p.name: p.exif.gps for p in photos if p.exif.gps is not None}
+    return merge_by_gps(
+        [mapping.model, *mapping.others], gps, [p.name for p in photos], max_error_m=max_error_m
     )
 
 
@@ -253,7 +267,10 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 threads=threads,
                 seed=settings.seed,
             )
-        model = _require_coverage(mapping.model, photos, settings.min_registered_share)
+            merged = join_models(mapping, photos, settings.gps_max_error_m)
+        model = _require_coverage(
+            merged.model if merged else None, photos, settings.min_registered_share
+        )
 
         with report.step("georeference"):
             alignment = georeference(model, photos, mapping, settings)
@@ -277,7 +294,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             write_flight(output_dir / FLIGHT_NAME, final, photos, geo)
         record(
             report,
-            Results(prepared, extraction, plan, matches, mapping, figures, alignment),
+            Results(prepared, extraction, plan, matches, mapping, figures, alignment, merged),
             max_image_size=settings.max_image_size,
         )
     return report
@@ -334,6 +351,7 @@ def record(report: Report, results: Results, *, max_image_size: int) -> None:
             f"{_FALLBACK_FOCAL_FACTOR} x the long side and is refined by bundle adjustment"
         )
     metrics["models_found"] = results.mapping.models_found
+    _record_merge(report, results.merged)
     _record_focal(report, results.alignment.focal, photos)
     missing = [p.source for p in photos if p.name not in model.registered]
     if missing:
@@ -397,6 +415,21 @@ def _require_coverage(
         )
         raise SpaceportError(f"The {len(photos)} photos do not overlap enough: {found}; {_ADVICE}.")
     return model
+
+
+def _record_merge(report: Report, merged: MergedModels | None) -> None:
+    if merged is None:
+        return
+    report.metrics["models_merged"] = merged.merged
+    if merged.merged > 1:
+        report.details["mapping"]["note"] += (
+            f"; {merged.merged} separate models were joined by their GPS into one"
+        )
+    if merged.left_out:
+        report.warn(
+            f"{len(merged.left_out)} separate models ({', '.join(map(str, merged.left_out))} "
+            "images) could not be placed by their GPS and were left out"
+        )
 
 
 def _record_focal(report: Report, focal: FocalFigures, photos: list[Photo]) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from spaceport_train.device_memory import gaussian_cap
 from spaceport_train.settings import TrainSettings
 
 GSPLAT_DEFAULTS: dict[str, int] = {
@@ -117,18 +118,32 @@ def plan(
     image_size: tuple[int, int],  # the photos' full size (width, height)
     initial_points: int,
     cost: CostModel | None = None,
+    device_memory: int | None = None,  # bytes of the GPU (`device_memory.py`); None on a CPU
 ) -> Plan:
     budget_s = settings.time_budget_min * 60.0
     deadline = budget_s - max(RESERVE_S, RESERVE_FRACTION * budget_s) if budget_s else None
     if deadline is not None and deadline <= 0:
         deadline = 0.5 * budget_s
     if not budget_s or backend != "cpu":
-        filled, chosen = _fill(settings, GSPLAT_DEFAULTS)
-        reason = "gsplat's defaults" + (
-            f"; training ends by {deadline:.0f} s to keep the {settings.time_budget_min:g} min "
-            "budget (no GPU cost model)"
-            if budget_s
-            else ""
+        defaults, memory_note = GSPLAT_DEFAULTS, ""
+        if device_memory and settings.max_gaussians is None:
+            size = settings.max_image_size or GSPLAT_DEFAULTS["max_image_size"]
+            cap = gaussian_cap(device_memory, math.prod(working_size(*image_size, size)))
+            defaults = {**GSPLAT_DEFAULTS, "max_gaussians": max(MIN_CAP, cap)}
+            memory_note = (
+                f", up to {defaults['max_gaussians']} Gaussians for the device's "
+                f"{device_memory / 2**30:.1f} GiB"
+            )
+        filled, chosen = _fill(settings, defaults)
+        reason = (
+            "gsplat's defaults"
+            + memory_note
+            + (
+                f"; training ends by {deadline:.0f} s to keep the {settings.time_budget_min:g} min "
+                "budget (no GPU cost model)"
+                if budget_s
+                else ""
+            )
         )
         return Plan(filled, chosen, reason, None, deadline)
 

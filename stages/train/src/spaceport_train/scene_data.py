@@ -45,19 +45,27 @@ class Normalization:
 
 @dataclass
 class View:
+    """One photo at its working size. Its pixels stay 8-bit (a 1600 x 1200 photo: 5.8 MB, not
+    the 23 MB of float32): 400 photos fit in 2.3 GB, and each step converts only its own."""
+
     name: str
-    image: Tensor  # [H, W, 3] float32 in [0, 1]
+    pixels: Tensor  # [H, W, 3] uint8
     K: Tensor  # [3, 3] at the working resolution
     viewmat: Tensor  # [4, 4] cam_from_world in the training frame
     cam_from_world: np.ndarray  # [3, 4] in the input frame (for cameras.json)
 
     @property
+    def image(self) -> Tensor:
+        """[H, W, 3] float32 in [0, 1], converted on each call."""
+        return self.pixels.float() / 255.0
+
+    @property
     def width(self) -> int:
-        return self.image.shape[1]
+        return self.pixels.shape[1]
 
     @property
     def height(self) -> int:
-        return self.image.shape[0]
+        return self.pixels.shape[0]
 
 
 @dataclass
@@ -108,7 +116,7 @@ def _intrinsics(camera: pycolmap.Camera) -> tuple[float, float, float, float]:
 
 
 def _load_image(path: Path, max_size: int) -> Tensor:
-    """The image as [H, W, 3] float32, downscaled so its longer side is at most `max_size`."""
+    """The image as [H, W, 3] uint8, downscaled so its longer side is at most `max_size`."""
     try:
         with Image.open(path) as img:
             img = img.convert("RGB")
@@ -117,7 +125,7 @@ def _load_image(path: Path, max_size: int) -> Tensor:
             if factor < 1.0:
                 size = (max(1, round(w * factor)), max(1, round(h * factor)))
                 img = img.resize(size, Image.Resampling.LANCZOS)
-            pixels = np.asarray(img, dtype=np.float32) / 255.0
+            pixels = np.asarray(img, dtype=np.uint8)
     except OSError as exc:
         raise SpaceportError(f"The image {path} cannot be read ({exc}); replace it.") from exc
     return torch.from_numpy(pixels.copy())
@@ -177,7 +185,7 @@ def load_scene(input_dir: Path, max_image_size: int, test_every: int) -> SceneDa
         viewmat[:3, 3] = norm.scale * (rot @ norm.center + trans)
         view = View(
             name=img.name,
-            image=pixels,
+            pixels=pixels,
             K=K.float(),
             viewmat=torch.from_numpy(viewmat).float(),
             cam_from_world=pose,

@@ -24,6 +24,7 @@ from spaceport_shared.report import Report
 from spaceport_train import __version__
 from spaceport_train.backend import configure_cpu_threads, resolve_backend
 from spaceport_train.budget import plan
+from spaceport_train.device_memory import device_memory_bytes
 from spaceport_train.extras import save_side_by_side, save_training_curve
 from spaceport_train.scene_data import SceneData, find_model_dir, load_scene, read_reconstruction
 from spaceport_train.settings import TrainSettings
@@ -95,7 +96,8 @@ def run(
     if backend == "cpu":
         configure_cpu_threads()
     with report.step("load"):
-        chosen = plan(settings, backend, *model_summary(Path(input_dir)))
+        memory = device_memory_bytes(backend)
+        chosen = plan(settings, backend, *model_summary(Path(input_dir)), device_memory=memory)
         settings = chosen.settings
         log.info("settings: %s", chosen.reason)
         scene = load_scene(Path(input_dir), settings.max_image_size, settings.test_every)

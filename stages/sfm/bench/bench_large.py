@@ -1,0 +1,243 @@
+"""Benchmark: how the SfM stage scales with the number of photos, on the `large` synthetic survey.
+
+    .venv/bin/python stages/sfm/bench/bench_large.py [--survey DIR] [--sizes 50,100,200,400]
+        [--set key=value ...] [--json OUT]
+
+The survey (400 photos, `spaceport synth DIR --preset large`) is rendered into `--survey` when
+that folder is empty. Each subset is the first N photos in capture order (a contiguous block of
+the flight, as a shorter flight would be), run through the whole stage (`spaceport-sfm`) in its
+own process, so that its peak resident memory and CPU time are its own. Per subset: seconds of
+each step, CPU seconds, peak RSS, pairs planned, images registered, models found, the GPS
+residual, and the rotation and camera-centre errors against the survey's ground truth (the
+stage's ENU frame has the survey's origin, so no further alignment). Then the exponent b of
+time ~ N^b, fitted over the subsets, for the wall time, the CPU time and each step. Wall time
+depends on the machine's load (printed with it); CPU time less so. Benchmarks print, they never
+assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from spaceport_synth import DEFAULT_ORIGIN, GeoOrigin, generate, read_ground_truth
+from spaceport_synth.rotation import rotation_angle_deg
+
+STEPS = ("prepare", "extract", "match", "map", "georeference", "undistort")
+
+
+@dataclass
+class SubsetResult:
+    photos: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mib: float
+    steps_s: dict[str, float]
+    pairs_planned: int = 0
+    registered: int = 0
+    models_found: int = 0
+    models_merged: int = 0
+    gps_residual_rms_m: float = math.nan
+    rotation_error_median_deg: float = math.nan
+    rotation_error_max_deg: float = math.nan
+    centre_error_median_m: float = math.nan
+    centre_error_max_m: float = math.nan
+    extent_m: float = math.nan
+    load: str = ""
+    error: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def ensure_survey(root: Path) -> Path:
+    if not (root / "ground_truth.json").exists():
+        started = time.perf_counter()
+        generate(root, preset="large")
+        print(f"rendered the large survey in {time.perf_counter() - started:.0f} s ({load()})")
+    return root
+
+
+def subset_input(survey: Path, count: int, work: Path) -> Path:
+    """The first `count` photos in capture order, linked into a folder of their own."""
+    folder = work / f"input-{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted(p.name for p in (survey / "images").glob("*.jpg"))[:count]:
+        link = folder / name
+        if not link.exists():
+            link.symlink_to((survey / "images" / name).resolve())
+    return folder
+
+
+def compare_with_truth(out: Path, survey: Path, count: int) -> dict[str, float]:
+    """Rotation and centre errors of the stage's model (ENU) against the true poses."""
+    truth = read_ground_truth(survey)
+    uploaded = json.loads((out / "image_names.json").read_text())  # internal -> user's name
+    model = pycolmap.Reconstruction(out / "sparse" / "0")
+    rotations, centres = [], []
+    for image in model.images.values():
+        if not image.has_pose:
+            continue
+        t = truth.images[uploaded[image.name]]
+        r_est = image.cam_from_world().rotation.matrix()
+        rotations.append(rotation_angle_deg(r_est, t.cam_from_world_rotation))
+        centres.append(float(np.linalg.norm(image.projection_center() - t.camera_center)))
+    true_xy = np.array([img.camera_center[:2] for img in list(truth.images.values())[:count]])
+    extent = float(np.linalg.norm(true_xy.max(axis=0) - true_xy.min(axis=0)))
+    return {
+        "rotation_error_median_deg": float(np.median(rotations)),
+        "rotation_error_max_deg": float(np.max(rotations)),
+        "centre_error_median_m": float(np.median(centres)),
+        "centre_error_max_m": float(np.max(centres)),
+        "extent_m": extent,
+    }
+
+
+def run_subset(
+    survey: Path, count: int, work: Path, settings: list[str], origin: GeoOrigin
+) -> SubsetResult:
+    """The stage on the first `count` photos; its figures also go to work/result-N.json."""
+    images = subset_input(survey, count, work)
+    out = work / f"out-{count}"
+    argv = [sys.executable, "-m", "spaceport_sfm.cli", "--input", str(images), "--output", str(out)]
+    for item in (f"origin={origin.lat},{origin.lon},{origin.alt}", *settings):
+        argv += ["--set", item]
+    before = load()
+    started = time.perf_counter()
+    log = (work / f"sfm-{count}.log").open("w")
+    child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS and CPU time
+    wall = time.perf_counter() - started
+    log.close()
+    result = SubsetResult(
+        photos=count,
+        wall_s=round(wall, 1),
+        cpu_s=round(usage.ru_utime + usage.ru_stime, 1),
+        peak_rss_mib=round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
+        steps_s={},
+        load=f"{before} -> {load()}",
+    )
+    if os.waitstatus_to_exitcode(status) != 0:
+        result.error = f"exit {os.waitstatus_to_exitcode(status)}; see {log.name}"
+    else:
+        read_report(result, out)
+    (work / f"result-{count}.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return result
+
+
+def read_report(result: SubsetResult, out: Path) -> None:
+    report = json.loads((out / "report.json").read_text())
+    metrics = report["metrics"]
+    result.steps_s = {k: v for k, v in report["timings_s"].items() if k in STEPS}
+    result.pairs_planned = int(metrics["pairs_planned"])
+    result.registered = int(metrics["images_registered"])
+    result.models_found = int(metrics.get("models_found", 0))
+    result.models_merged = int(metrics.get("models_merged", 1))
+    result.gps_residual_rms_m = float(metrics.get("georeference_residual_rms_m", math.nan))
+
+
+def subset(survey: Path, count: int, work: Path, settings: list[str], reuse: bool) -> SubsetResult:
+    """The figures of one subset, against the ground truth; `reuse`: an earlier run's."""
+    saved = work / f"result-{count}.json"
+    if reuse and saved.exists():
+        result = SubsetResult(**json.loads(saved.read_text()))
+    else:
+        origin = (
+            read_ground_truth(survey).origin
+            if (survey / "ground_truth.json").exists()
+            else (
+                DEFAULT_ORIGIN  # still rendering: `generate`'s default, which ensure_survey uses
+            )
+        )
+        result = run_subset(survey, count, work, settings, origin)
+    if not result.error and (survey / "ground_truth.json").exists():
+        for key, value in compare_with_truth(work / f"out-{count}", survey, count).items():
+            setattr(result, key, round(value, 4))
+    return result
+
+
+def exponent(sizes: list[int], seconds: list[float]) -> float:
+    """b of seconds ~ a N^b, least squares in log-log."""
+    ok = [(n, s) for n, s in zip(sizes, seconds, strict=True) if s > 0]
+    if len(ok) < 2:
+        return math.nan
+    x, y = np.log([n for n, _ in ok]), np.log([s for _, s in ok])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def show(results: list[SubsetResult]) -> dict[str, float]:
+    header = (
+        f"{'N':>4} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'extract':>7} {'match':>6} "
+        f"{'map':>6} {'georef':>6} {'pairs':>6} {'reg':>4} {'models':>6} {'merged':>6} "
+        f"{'gps rms':>7} {'rot med':>7} {'rot max':>7} {'ctr med':>7} {'ctr/ext':>7}"
+    )
+    print(header)
+    for r in results:
+        s = r.steps_s
+        print(
+            f"{r.photos:>4} {r.wall_s:>7.1f} {r.cpu_s:>7.1f} {r.peak_rss_mib:>8.0f} "
+            f"{s.get('extract', 0):>7.1f} {s.get('match', 0):>6.1f} {s.get('map', 0):>6.1f} "
+            f"{s.get('georeference', 0):>6.1f} {r.pairs_planned:>6} {r.registered:>4} "
+            f"{r.models_found:>6} {r.models_merged:>6} {r.gps_residual_rms_m:>7.2f} "
+            f"{r.rotation_error_median_deg:>7.3f} {r.rotation_error_max_deg:>7.3f} "
+            f"{r.centre_error_median_m:>7.2f} "
+            f"{100 * r.centre_error_median_m / r.extent_m:>6.2f}%"
+            + (f"  ERROR {r.error}" if r.error else "")
+        )
+    done = [r for r in results if not r.error]
+    sizes = [r.photos for r in done]
+    fits = {
+        "wall": exponent(sizes, [r.wall_s for r in done]),
+        "cpu": exponent(sizes, [r.cpu_s for r in done]),
+    }
+    for step in ("extract", "match", "map", "georeference"):
+        fits[step] = exponent(sizes, [r.steps_s.get(step, 0.0) for r in done])
+    print("time ~ N^b over " + ",".join(map(str, sizes)) + ": "
+          + ", ".join(f"{k} b={v:.2f}" for k, v in fits.items()))  # fmt: skip
+    return fits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--survey", type=Path, default=Path("bench-output/large-survey"))
+    parser.add_argument("--work", type=Path, default=Path("bench-output/sfm-large"))
+    parser.add_argument("--sizes", default="50,100,200,400")
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="KEY=VALUE", help="an SfM setting for every subset")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a subset's figures from an earlier run in --work")  # fmt: skip
+    parser.add_argument("--no-render", action="store_true",
+                        help="use the photos --survey holds so far (still rendering)")  # fmt: skip
+    args = parser.parse_args()
+    survey = args.survey if args.no_render else ensure_survey(args.survey)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"SfM scaling on {survey} (settings: {args.settings or 'defaults'}; {load()})")
+    results = []
+    for count in sizes:
+        work = args.work / ("-".join(args.settings) or "defaults")
+        results.append(subset(survey, count, work, args.settings, args.reuse))
+        r = results[-1]
+        print(f"  {count} photos: {r.wall_s:.0f} s wall, {r.cpu_s:.0f} s CPU, "
+              f"{r.registered} registered, {r.error or 'ok'} ({r.load})", flush=True)  # fmt: skip
+    fits = show(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"settings": args.settings, "subsets": [asdict(r) for r in results], "fits": fits}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

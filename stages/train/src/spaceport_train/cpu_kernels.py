@@ -276,14 +276,14 @@ def rasterize_forward(
                     continue
                 vis, ratio = _row_start(mx - pix_x[gx0], dy, ca, cb, cc, half)
                 base = ly * bw - x0
-                for px in range(gx0, gx1):
+                for px in range(gx0, gx1):  # unsigned indices: no negative-index wraparound code
                     alpha = min(alpha_max, op * vis)
                     skip = vis > one or alpha < alpha_min
                     vis *= ratio
                     ratio *= step_ratio
                     if skip:
                         continue
-                    k = base + px
+                    k = np.uintp(base + px)
                     t = trans[k]
                     if t < zero:
                         continue
@@ -294,9 +294,10 @@ def rasterize_forward(
                         n_active -= 1
                         continue
                     w = alpha * t
-                    acc[3 * k] += w * cr
-                    acc[3 * k + 1] += w * cg
-                    acc[3 * k + 2] += w * cbl
+                    k3 = np.uintp(3 * (base + px))
+                    acc[k3] += w * cr
+                    acc[k3 + np.uintp(1)] += w * cg
+                    acc[k3 + np.uintp(2)] += w * cbl
                     trans[k] = next_t
                     last[k] = j
             if n_active == 0:
@@ -442,15 +443,16 @@ def rasterize_backward(
                     v = vis
                     vis *= ratio
                     ratio *= step_ratio
-                    k = base + px
+                    k = np.uintp(base + px)
                     alpha = min(alpha_max, op * v)
                     if v > one or alpha < alpha_min or j > last[k]:
                         continue
                     t = trans[k]
                     w = alpha * t
-                    g_r = g_rgb[3 * k]
-                    g_g = g_rgb[3 * k + 1]
-                    g_b = g_rgb[3 * k + 2]
+                    k3 = np.uintp(3 * (base + px))
+                    g_r = g_rgb[k3]
+                    g_g = g_rgb[k3 + np.uintp(1)]
+                    g_b = g_rgb[k3 + np.uintp(2)]
                     v_r += w * g_r
                     v_g += w * g_g
                     v_b += w * g_b
@@ -460,7 +462,7 @@ def rasterize_backward(
                     v_alpha = t * g_dot_c - (total[k] - seen_now) / (one - alpha)
                     trans[k] = t * (one - alpha)
                     if op * v <= alpha_max:
-                        dx = mx - pix_x[px]
+                        dx = mx - pix_x[np.uintp(px)]
                         q = v * v_alpha
                         q_dx = q * dx
                         s0 += q

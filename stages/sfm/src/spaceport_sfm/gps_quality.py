@@ -49,6 +49,17 @@ _MIN_GIMBAL_SD_RAD = math.radians(0.5)  # a gimbal holds the vertical no better 
 _MEDIAN_NORM_2D = math.sqrt(2.0 * math.log(2.0))  # median |r| of a 2D unit Gaussian
 
 
+def repeated_fixes(names: list[str], positions: list) -> list[str]:
+    """Photos (capture order) whose GPS latitude and longitude repeat the previous photo's
+    exactly: a receiver without a new fix (phones indoors, under trees) writes its last one
+    again, so the copy says where an earlier photo was taken, not this one."""
+    return [
+        name
+        for name, before, now in zip(names[1:], positions, positions[1:], strict=False)
+        if before is not None and now is not None and (before.lat, before.lon) == (now.lat, now.lon)
+    ]
+
+
 @dataclass(frozen=True)
 class GpsAssessment:
     scale: float  # metres per model unit

@@ -7,11 +7,11 @@ at once, gets a try and the model holding more images wins. When the winner's re
 length leaves its EXIF prior by more than `max_focal_change` (weak overlap: see
 `intrinsics.py`), its mapper runs again with the focal held at the prior.
 
-GPS enters after mapping (`prior_adjustment.py`), not inside the incremental mapper: with
-`use_prior_position`, pycolmap 4.2.1 aligns the model to the priors before every global bundle
-adjustment by a RANSAC whose trial limit the pipeline options do not expose; on garfield (a
-model that disagrees with its GPS) one such adjustment ran for minutes and mapping did not end
-in 15 minutes, against 82 s without priors.
+With GPS, the incremental mapper's bundle adjustments carry the fixes as position priors
+(`mapping_priors.py`, `use_prior_position` with its robust loss): on garfield, whose sparse
+cross-line links let the photos alone fold the model (79 m RMS from GPS), they keep it near its
+fixes while it grows (12 m) at about the same mapping time. pycolmap 4.2.1's global pipeline
+reads no priors; GPS reaches a global model only afterwards (`prior_adjustment.py`).
 """
 
 from __future__ import annotations
@@ -67,15 +67,21 @@ def map_incremental(
     *,
     focal_px: float | None = None,  # unused: the incremental mapper's limits are in pixels
     refine_focal: bool = True,
+    use_priors: bool = False,
     threads: int,
     seed: int,
 ) -> Models:
+    """`use_priors`: pull the cameras towards the position priors in `database`
+    (`mapping_priors.py`) in every bundle adjustment."""
     out = scratch / ("incremental" if refine_focal else "incremental-focal-held")
     out.mkdir(parents=True, exist_ok=True)
     options = pycolmap.IncrementalPipelineOptions()
-    options.num_threads = threads  # COLMAP: <= 0 uses every core
+    # -1, not 0, for every core: 0 reaches a RANSAC of the focal-held run, which refuses it
+    options.num_threads = threads if threads > 0 else -1
     options.random_seed = seed
     options.ba_refine_focal_length = refine_focal  # also the absolute pose's
+    options.use_prior_position = use_priors
+    options.use_robust_loss_on_prior_position = True
     return _largest(pycolmap.incremental_mapping(database, image_dir, out, options))
 
 
@@ -86,6 +92,7 @@ def map_global(
     *,
     focal_px: float,
     refine_focal: bool = True,
+    use_priors: bool = False,  # unused: pycolmap 4.2.1's global pipeline reads no priors
     threads: int,
     seed: int,
 ) -> Models:
@@ -93,7 +100,7 @@ def map_global(
     out = scratch / ("global" if refine_focal else "global-focal-held")
     out.mkdir(parents=True, exist_ok=True)
     options = pycolmap.GlobalPipelineOptions()
-    options.num_threads = threads
+    options.num_threads = threads if threads > 0 else -1
     options.random_seed = seed
     mapper = options.mapper
     mapper.bundle_adjustment.refine_focal_length = refine_focal
@@ -118,12 +125,14 @@ def reconstruct(
     photos: list[Photo],
     focal_px: float,
     max_focal_change: float,
+    use_priors: bool = False,
     threads: int,
     seed: int,
 ) -> MappingResult:
-    """The largest model found for `photos` (all in `database`)."""
+    """The largest model found for `photos` (all in `database`); `use_priors`: the position
+    priors in `database` enter the incremental mapper's bundle adjustments."""
     mappers = {"incremental": map_incremental, "global": map_global}
-    common = {"focal_px": focal_px, "threads": threads, "seed": seed}
+    common = {"focal_px": focal_px, "use_priors": use_priors, "threads": threads, "seed": seed}
     if mapper == "global":
         used, models, note = (
             "global",

@@ -85,6 +85,13 @@ class SfmSettings:
         min=0.0,
         max=10.0,
     )
+    mapping_gps_sigma_m: float = setting(
+        5.0,
+        help="horizontal standard deviation (metres) of the GPS position priors inside the"
+        " incremental mapper's bundle adjustments (vertical 10x looser, robust loss), which keep"
+        " weak links between flight lines from folding the model; 0 maps from the photos alone",
+        min=0.0,
+    )
     threads: int = setting(0, help="worker threads; 0 uses every core", min=0, max=1024)
     max_extract_gib: float = setting(
         20.0, help="refuse a .zip upload that expands beyond this many GiB", min=0.001

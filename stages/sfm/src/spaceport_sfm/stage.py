@@ -24,6 +24,7 @@ import numpy as np
 import pycolmap
 
 from spaceport_sfm import __version__
+from spaceport_sfm.exif import GeoPosition
 from spaceport_sfm.extract import Extraction, extract_features
 from spaceport_sfm.flight_data import write_flight
 from spaceport_sfm.flight_plot import plot_flight
@@ -37,9 +38,11 @@ from spaceport_sfm.georeference import (
     parse_origin,
     write_georeference,
 )
+from spaceport_sfm.gps_quality import repeated_fixes
 from spaceport_sfm.inputs import gather_candidates
 from spaceport_sfm.intrinsics import FocalFigures, focal_figures, focal_priors
 from spaceport_sfm.mapping import MappingResult, reconstruct
+from spaceport_sfm.mapping_priors import write_position_priors
 from spaceport_sfm.match import Matches, match_pairs
 from spaceport_sfm.merge import MergedModels, merge_by_gps
 from spaceport_sfm.naming import NAMES_FILE, write_names
@@ -127,6 +130,13 @@ def prepare(
     return Prepared(files_total=len(files), photos=photos, skipped=skipped, videos=videos)
 
 
+def usable_fixes(photos: list[Photo]) -> dict[str, GeoPosition]:
+    """Image name -> GPS fix of the photos (capture order) whose fix is their own: a repeat of
+    the previous photo's is left out (`gps_quality.repeated_fixes`)."""
+    repeated = set(repeated_fixes([p.name for p in photos], [p.exif.gps for p in photos]))
+    return {p.name: p.exif.gps for p in photos if p.exif.gps is not None and p.name not in repeated}
+
+
 def typical_focal_px(photos: list[Photo]) -> float:
     return float(
         np.median([p.focal_px or _FALLBACK_FOCAL_FACTOR * max(p.width, p.height) for p in photos])
@@ -159,7 +169,7 @@ def georeference(
 ) -> Alignment:
     """Align `model` to the photos' GPS, adjust it with the trusted fixes as priors, judge it."""
     priors = focal_priors(model, photos)
-    gps = {p.name: p.exif.gps for p in photos if p.exif.gps is not None}
+    gps = usable_fixes(photos)
     aligned, why_not = align_to_gps(
         model,
         gps,
@@ -256,6 +266,11 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             matches = match_pairs(database, plan, scratch, threads=threads, seed=settings.seed)
 
         with report.step("map"):
+            priors = 0
+            if settings.mapping_gps_sigma_m > 0:
+                priors = write_position_priors(
+                    database, usable_fixes(photos), settings.mapping_gps_sigma_m
+                )
             mapping = reconstruct(
                 database,
                 image_dir,
@@ -264,6 +279,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 photos=photos,
                 focal_px=typical_focal_px(photos),
                 max_focal_change=settings.max_focal_change,
+                use_priors=priors > 0,
                 threads=threads,
                 seed=settings.seed,
             )
@@ -344,6 +360,15 @@ def record(report: Report, results: Results, *, max_image_size: int) -> None:
         report.warn(f"{len(photos) - with_gps} of {len(photos)} photos carry no GPS position")
     if with_gps == 0:
         report.warn("no photo carries GPS: the model stays in its own frame and scale")
+    repeated = repeated_fixes([p.name for p in photos], [p.exif.gps for p in photos])
+    metrics["gps_repeated_fixes"] = len(repeated)
+    if repeated:
+        sources = {p.name: p.source for p in photos}
+        report.warn(
+            f"{len(repeated)} photos repeat the previous photo's GPS fix exactly (the receiver "
+            "had no new fix), so their fixes are not used: "
+            + ", ".join(sources[n] for n in repeated[:_MAX_LISTED_MISSING])
+        )
     if any(p.focal_px is None for p in photos):
         report.warn(
             "some photos carry no focal length in EXIF (no 35 mm equivalent, no focal length "

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from spaceport_shared.errors import SettingsError
 from spaceport_shared.settings import setting
+from spaceport_train.holdout import PICKS
 
 # `preset=demo-cpu`: the synthetic demo survey on a CPU, held-out PSNR >= 25 dB within 5
 # minutes on a 2-core machine (measured; see the stage's README). `make demo` asks for it.
@@ -72,11 +73,23 @@ class TrainSettings:
     eval_interval: int = setting(
         0, help="steps between held-out evaluations during training (0: only at the end)", min=0
     )
-    test_every: int = setting(8, help="every n-th image (by name) is held out", min=2)
+    test_every: int = setting(8, help="one image in n is held out", min=2)
+    holdout: str = setting(
+        "interior",
+        help="which: every n-th by name (gsplat's), or the interior views, surrounded by "
+        "training views (holdout.py)",
+        choices=PICKS,
+    )
     log_interval: int = setting(100, help="steps between metric lines", min=1)
     # Initialisation (simple_trainer: init_opa, init_scale).
     init_opacity: float = setting(0.1, help="initial opacity", min=1e-4, max=0.999)
     init_scale: float = setting(1.0, help="initial scale x mean 3-NN distance", min=1e-4)
+    init_fill_grid: int = setting(
+        0,
+        help="also start from points lifted from each training view where SfM left none: a grid "
+        "this many cells along the longer side, at the depth of nearby SfM points (0: off)",
+        min=0,
+    )
     # Adam learning rates (simple_trainer); means_lr is multiplied by the scene scale.
     means_lr: float = setting(1.6e-4, help="means LR, decays to 1% by the end", min=0.0)
     scales_lr: float = setting(5e-3, help="log-scales LR", min=0.0)

@@ -84,12 +84,6 @@ class TrainSettings:
     # Initialisation (simple_trainer: init_opa, init_scale).
     init_opacity: float = setting(0.1, help="initial opacity", min=1e-4, max=0.999)
     init_scale: float = setting(1.0, help="initial scale x mean 3-NN distance", min=1e-4)
-    init_fill_grid: int = setting(
-        0,
-        help="also start from points lifted from each training view where SfM left none: a grid "
-        "this many cells along the longer side, at the depth of nearby SfM points (0: off)",
-        min=0,
-    )
     # Adam learning rates (simple_trainer); means_lr is multiplied by the scene scale.
     means_lr: float = setting(1.6e-4, help="means LR, decays to 1% by the end", min=0.0)
     scales_lr: float = setting(5e-3, help="log-scales LR", min=0.0)

@@ -31,7 +31,6 @@ from spaceport_train.checkpoint import (
     rng_state,
     save_checkpoint,
 )
-from spaceport_train.fill_points import fill_points
 from spaceport_train.scene_data import SceneData, View
 from spaceport_train.settings import TrainSettings
 from spaceport_train.splats import colors_for, initial_splats, learning_rates, make_optimizers
@@ -105,13 +104,7 @@ def build_state(
     if saved is None:
         torch.manual_seed(settings.seed)
         generator = torch.Generator().manual_seed(settings.seed)
-        points, colors = fill_points(
-            scene.points, scene.colors, scene.train, settings.init_fill_grid
-        )
-        if len(points) > len(scene.points):
-            log.info("init: %d SfM points + %d filled in from the training views",
-                     len(scene.points), len(points) - len(scene.points))  # fmt: skip
-        splats = initial_splats(points, colors, settings, generator, device)
+        splats = initial_splats(scene.points, scene.colors, settings, generator, device)
     else:
         splats = torch.nn.ParameterDict(
             {k: torch.nn.Parameter(v.to(device)) for k, v in saved["splats"].items()}

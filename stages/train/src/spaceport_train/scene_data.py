@@ -163,7 +163,8 @@ def load_scene(
     poses = [img.cam_from_world().matrix() for img in registered]  # [3, 4] each
     centers = np.array([-pose[:, :3].T @ pose[:, 3] for pose in poses])
     norm = normalization_for(centers, points)
-    test_indices = set(held_out(centers, test_every, holdout))
+    axes = np.array([pose[2, :3] for pose in poses])  # camera z in the world: R^T e_z
+    test_indices = set(held_out(centers, axes, test_every, holdout))
 
     train, test = [], []
     for index, (img, pose) in enumerate(zip(registered, poses, strict=True)):

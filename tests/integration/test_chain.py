@@ -121,4 +121,5 @@ def test_demo_asks_the_train_stage_for_its_demo_preset():
 
     demo = parse_settings(settings.TrainSettings, cli.DEMO_TRAIN_SETTINGS)
     assert demo.preset == "demo-cpu"
-    assert (demo.steps, demo.max_image_size, demo.sh_degree) == (2000, 160, 0)
+    assert (demo.steps, demo.max_image_size, demo.sh_degree) == (2000, 320, 0)
+    assert 0 < demo.time_budget_min <= 6  # training itself within 5 minutes

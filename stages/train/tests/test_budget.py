@@ -8,6 +8,7 @@ import torch
 from spaceport_shared.entrypoint import execute_stage
 from spaceport_shared.metrics import parse_metric_line
 from spaceport_shared.settings import parse_settings
+from spaceport_train import trainer
 from spaceport_train.budget import (
     GSPLAT_DEFAULTS,
     CostModel,
@@ -107,3 +108,20 @@ def test_budget_ends_the_stage_with_evaluation_and_export(synth_model, tmp_path)
     assert any("time budget ended training" in w for w in report.warnings)
     assert report.details["plan"]["time_budget_min"] == 0.2
     assert (out / "scene.ply").is_file() and report.metrics["psnr"] > 5
+
+
+def test_first_metric_line_comes_early_then_every_log_every_s(synth_model, tmp_path, capsys,
+                                                               monkeypatch):  # fmt: skip
+    """With `log_interval` out of reach, lines come from the clock alone: the first as soon as
+    FIRST_LOG_S has passed (here 0: after step 1), then only every LOG_EVERY_S (here never)."""
+    monkeypatch.setattr(trainer, "FIRST_LOG_S", 0.0)
+    monkeypatch.setattr(trainer, "LOG_EVERY_S", 1e9)
+    scene = load_scene(synth_model, max_image_size=48, test_every=8)
+    settings = with_defaults(
+        parse_settings(TrainSettings, {"steps": "6", "log_interval": "1000", "sh_degree": "0"})
+    )
+    train(settings, scene, tmp_path, "cpu", torch.device("cpu"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if "loss=" in line]
+    steps = [parse_metric_line(line)["step"] for line in lines]
+    assert steps == [1, 6]  # the early one with its ETA, and the last step's
+    assert parse_metric_line(lines[0])["eta_s"] >= 0

@@ -68,7 +68,9 @@ def test_local_run_writes_model_in_input_frame(synth_model, tmp_path):
     assert len(cameras) == 12 and {c["split"] for c in cameras} == {"train", "test"}
     assert cameras[0]["width"] == 80
     renders = sorted((out / "extras" / "renders").glob("*.png"))
-    assert [p.name for p in renders] == ["IMG_0001.png", "IMG_0009.png"]
+    # holdout=interior; on this 3x3 grid (lines 2.1 spacings apart) no view counts a neighbour
+    # across the lines, so the tie goes to the first by name: a known limit (README)
+    assert [p.name for p in renders] == ["IMG_0001.png", "IMG_0003.png"]
     assert (out / "extras" / "training_curve.png").stat().st_size > 1000
     assert read_report(out).metrics == report.metrics
 

@@ -3,8 +3,8 @@
 Input layout (the SfM stage's output, or `spaceport_synth.write_colmap_model`):
 `sparse/0/{cameras,images,points3D}.{bin,txt}` (or the model directly in `sparse/` or the input
 folder) and `images/<name>` for every registered image. Cameras must be PINHOLE or
-SIMPLE_PINHOLE (SfM undistorts). Images are sorted by name and every `test_every`-th one
-(0, 8, 16, ...) is held out, as gsplat's COLMAP parser does.
+SIMPLE_PINHOLE (SfM undistorts). Images are sorted by name and one in `test_every` is held out
+(`holdout.py`: every `test_every`-th by name as gsplat's COLMAP parser, or the interior views).
 
 The scene is normalised for training (`Normalization`: translate the camera centroid to the
 origin, scale so the farthest camera is 1 away; no rotation, so SH and quaternions are
@@ -24,6 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from spaceport_shared.errors import SpaceportError
+from spaceport_train.holdout import held_out
 from spaceport_train.model_check import validate_model
 
 _MODEL_FILES = ("cameras", "images", "points3D")
@@ -141,7 +142,9 @@ def normalization_for(centers: np.ndarray, points: np.ndarray) -> Normalization:
     return Normalization(center=center, scale=1.0 / radius)
 
 
-def load_scene(input_dir: Path, max_image_size: int, test_every: int) -> SceneData:
+def load_scene(
+    input_dir: Path, max_image_size: int, test_every: int, holdout: str = "by-name"
+) -> SceneData:
     input_dir = Path(input_dir)
     model_dir = find_model_dir(input_dir)
     rec = read_reconstruction(model_dir)
@@ -168,6 +171,8 @@ def load_scene(input_dir: Path, max_image_size: int, test_every: int) -> SceneDa
     poses = [img.cam_from_world().matrix() for img in registered]  # [3, 4] each
     centers = np.array([-pose[:, :3].T @ pose[:, 3] for pose in poses])
     norm = normalization_for(centers, points)
+    axes = np.array([pose[2, :3] for pose in poses])  # camera z in the world: R^T e_z
+    test_indices = set(held_out(centers, axes, test_every, holdout))
 
     train, test = [], []
     for index, (img, pose) in enumerate(zip(registered, poses, strict=True)):
@@ -190,7 +195,7 @@ def load_scene(input_dir: Path, max_image_size: int, test_every: int) -> SceneDa
             viewmat=torch.from_numpy(viewmat).float(),
             cam_from_world=pose,
         )
-        (test if index % test_every == 0 and len(registered) > 1 else train).append(view)
+        (test if index in test_indices else train).append(view)
     centers_train = norm.to_train(centers)
     scene_scale = 1.1 * float(np.linalg.norm(centers_train - centers_train.mean(0), axis=1).max())
     return SceneData(

@@ -12,19 +12,22 @@ from typing import ClassVar
 
 from spaceport_shared.errors import SettingsError
 from spaceport_shared.settings import setting
+from spaceport_train.holdout import PICKS
 
-# `preset=demo-cpu`: the synthetic demo survey on a CPU, held-out PSNR >= 25 dB within 5
-# minutes on a 2-core machine (measured; see the stage's README). `make demo` asks for it.
+# `preset=demo-cpu`: the synthetic demo survey on a CPU at 320x240, held-out PSNR >= 25 dB
+# (25.7 dB measured, interior hold-out; see the stage's README). `make demo` asks for it. The
+# budget only guards the 5 minutes: on a loaded machine it ends training before the 2000 steps.
 DEMO_CPU_SETTINGS: dict[str, str] = {
     "steps": "2000",
-    "max_image_size": "160",
+    "max_image_size": "320",
     "sh_degree": "0",  # the synthetic scene is matte: SH 1 measured 0.6 dB worse held out
     "refine_start": "200",
     "refine_stop": "1500",
     "refine_every": "100",
     "reset_every": "100000",
-    "max_gaussians": "30000",
+    "max_gaussians": "46000",  # the budget planner's 0.6 per pixel
     "checkpoint_interval": "500",
+    "time_budget_min": "5.5",  # training ends by 280 s (the stage keeps 50 s for the rest)
 }
 
 
@@ -72,7 +75,13 @@ class TrainSettings:
     eval_interval: int = setting(
         0, help="steps between held-out evaluations during training (0: only at the end)", min=0
     )
-    test_every: int = setting(8, help="every n-th image (by name) is held out", min=2)
+    test_every: int = setting(8, help="one image in n is held out", min=2)
+    holdout: str = setting(
+        "interior",
+        help="which: every n-th by name (gsplat's), or the interior views, surrounded by "
+        "training views (holdout.py)",
+        choices=PICKS,
+    )
     log_interval: int = setting(100, help="steps between metric lines", min=1)
     # Initialisation (simple_trainer: init_opa, init_scale).
     init_opacity: float = setting(0.1, help="initial opacity", min=1e-4, max=0.999)

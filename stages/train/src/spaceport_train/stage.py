@@ -100,7 +100,9 @@ def run(
         chosen = plan(settings, backend, *model_summary(Path(input_dir)), device_memory=memory)
         settings = chosen.settings
         log.info("settings: %s", chosen.reason)
-        scene = load_scene(Path(input_dir), settings.max_image_size, settings.test_every)
+        scene = load_scene(
+            Path(input_dir), settings.max_image_size, settings.test_every, settings.holdout
+        )
     if not scene.train:
         raise SpaceportError("No images are left for training after the hold-out; add photos.")
     log.info(

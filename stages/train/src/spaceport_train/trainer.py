@@ -38,9 +38,11 @@ from spaceport_train.ssim import ssim
 
 log = logging.getLogger(__name__)
 
-# A metric line at least this often (seconds) whatever `log_interval` says, so a slow CPU run
-# shows its progress and ETA within its first minute.
+# A metric line at least this often (seconds) whatever `log_interval` says, and the first one
+# soon after training starts, so a slow CPU run shows its progress and ETA within its first
+# minute (a default brighton_beach run at load 15 took 25 s a step: 70 s to its first line).
 LOG_EVERY_S = 30.0
+FIRST_LOG_S = 10.0
 
 
 class TrainingStoppedError(Exception):
@@ -334,6 +336,7 @@ def train(
         return save_checkpoint(checkpoint_dir, state.step, state_dict(state, settings, scene))
 
     window_start, window_steps = time.perf_counter(), 0
+    log_every_s = FIRST_LOG_S
     while state.step < settings.steps:
         if stop_requested():
             raise TrainingStoppedError(state.step, checkpoint())
@@ -348,7 +351,7 @@ def train(
         window_steps += 1
         step = state.step
         elapsed = time.perf_counter() - window_start
-        if step % settings.log_interval == 0 or step == settings.steps or elapsed >= LOG_EVERY_S:
+        if step % settings.log_interval == 0 or step == settings.steps or elapsed >= log_every_s:
             read_losses()
             done = progress_fraction(step, settings.steps, clock(), deadline_s)
             eta = eta_seconds(step, settings.steps, state.train_seconds, clock(), deadline_s)
@@ -359,7 +362,7 @@ def train(
                 steps_per_s=window_steps / max(elapsed, 1e-9),
                 **progress_metrics(done, eta),
             )
-            window_start, window_steps = time.perf_counter(), 0
+            window_start, window_steps, log_every_s = time.perf_counter(), 0, LOG_EVERY_S
         if settings.eval_interval and step % settings.eval_interval == 0 and scene.test:
             result = evaluate(state, scene.test, settings, backend, device)
             state.evals.append((step, result.psnr))

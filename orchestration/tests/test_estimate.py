@@ -12,13 +12,14 @@ LOCAL = est.local_hardware(2, gpu=False)
 
 
 def test_sfm_time_follows_the_fitted_curve_and_the_cores():
-    here = est.Hardware("here", 2, False)
+    cores = est.SFM["cpus"]
+    here = est.Hardware("here", cores, False)
     t100, t400 = est.sfm_seconds(100, here), est.sfm_seconds(400, here)
     assert t100 == pytest.approx(est.SFM["at_100_s"])
     assert t400 / t100 == pytest.approx(4 ** est.SFM["exponent"])
-    wide = est.sfm_seconds(400, est.Hardware("wide", 8, False))
+    wide = est.sfm_seconds(400, est.Hardware("wide", 8 * cores, False))
     p = est.SFM["parallel_share"]
-    assert wide / t400 == pytest.approx((1 - p) + p * 2 / 8)
+    assert wide / t400 == pytest.approx((1 - p) + p / 8)
 
 
 def test_cpu_training_uses_the_cost_model_and_a_budget_ends_it():

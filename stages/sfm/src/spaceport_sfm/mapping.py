@@ -23,6 +23,7 @@ from pathlib import Path
 import pycolmap
 
 from spaceport_sfm.intrinsics import focal_priors, largest_focal_change
+from spaceport_sfm.large_scene import tune_incremental
 from spaceport_sfm.photos import Photo
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ def map_incremental(
     options.ba_refine_focal_length = refine_focal  # also the absolute pose's
     options.use_prior_position = use_priors
     options.use_robust_loss_on_prior_position = True
+    with pycolmap.Database.open(database) as db:
+        if tune_incremental(options, db.num_images()):  # large flights: `large_scene.py`
+            log.info("large flight: global adjustments bounded as the model grows")
     return _largest(pycolmap.incremental_mapping(database, image_dir, out, options))
 
 

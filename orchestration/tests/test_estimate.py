@@ -29,7 +29,8 @@ def test_cpu_training_uses_the_cost_model_and_a_budget_ends_it():
     cap = est.GSPLAT_MAX_GAUSSIANS / 1e6
     mean = 0.5 * (min(cap, est.POINTS_PER_PHOTO * 400 / 1e6) + cap)
     cpu = est.TRAIN_CPU
-    step = cpu["per_megapixel_s"] * mp + cpu["per_megapixel_million_s"] * mp * mean
+    terms = [cpu[k] for k in ("base_s", "per_megapixel_s", "per_million_gaussians_s")]
+    step = terms[0] + terms[1] * mp + terms[2] * mean + cpu["per_megapixel_million_s"] * mp * mean
     assert train.seconds == pytest.approx(100 * step, rel=1e-3)
     [_, budgeted, _] = est.estimate(400, LOCAL, {"train": {"time_budget_min": "30"}})
     assert budgeted.seconds == 1800 and "budget" in budgeted.basis

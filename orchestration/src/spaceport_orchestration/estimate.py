@@ -3,9 +3,9 @@
 
 Pure Python (the start-job Lambda imports it). The curves are figures, not code of the stages
 (the orchestration never imports a stage): SfM from `stages/sfm/bench/bench_large.py` (seconds
-~ N^b over 50-400 photos of the `large` survey), CPU training from the train stage's own cost
-model (`spaceport_train/cost_model.json`, which tests/integration/test_estimate_curves.py keeps
-equal to `TRAIN_CPU`), GPU training and compression from the figures their READMEs state.
+~ N^b over 50-400 photos of the `large` survey), CPU training from the cost model the train
+stage plans with (`spaceport_shared.cost_model`), GPU training and compression from the
+figures their READMEs state.
 Cores scale a stage by Amdahl's law with the parallel share stated per curve. Prices are
 SageMaker on-demand list prices (us-east-1) of the instance types the pipeline uses; check the
 AWS price page before quoting them.
@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from spaceport_orchestration.stages import GPU_INSTANCE_PREFIXES, PIPELINE
+from spaceport_shared.cost_model import load_train_cost_model, train_step_seconds
 
 # seconds = at_100_s * (photos / 100) ** exponent on one core (the stage's CPU seconds), then
 # Amdahl over the cores; working images <= 1600 px (the bench's 640 px photos are upsampled 2x
@@ -29,14 +30,7 @@ SFM = {
     "parallel_share": 0.8,
     "measured": "bench_large.py CPU seconds, 50/100/400 photos of the large survey (sfm README)",
 }
-TRAIN_CPU = {  # = spaceport_train/cost_model.json: seconds a step, 2 cores
-    "base_s": 0.0,
-    "per_megapixel_s": 1.2324,
-    "per_million_gaussians_s": 0.0,
-    "per_megapixel_million_s": 25.67263,
-    "cpus": 2,
-    "parallel_share": 0.9,
-}
+TRAIN_CPU = {**load_train_cost_model(), "cpus": 2, "parallel_share": 0.9}  # seconds a step
 TRAIN_GPU = {
     "steps_per_s": 10.0,  # gsplat on a T4 at 1600 px and ~1M Gaussians: about 12 min per 7000
     "load_s_per_photo": 0.2,
@@ -117,13 +111,7 @@ def train_seconds(
     else:
         cap = int(settings.get("max_gaussians", GSPLAT_MAX_GAUSSIANS))
         mean = 0.5 * (min(cap, POINTS_PER_PHOTO * photos) + cap)
-        mp, m = working_pixels(megapixels) / 1e6, mean / 1e6
-        step = (
-            TRAIN_CPU["base_s"]
-            + TRAIN_CPU["per_megapixel_s"] * mp
-            + TRAIN_CPU["per_million_gaussians_s"] * m
-            + TRAIN_CPU["per_megapixel_million_s"] * mp * m
-        )
+        step = train_step_seconds(TRAIN_CPU, working_pixels(megapixels), mean)
         seconds = _amdahl(steps * step, TRAIN_CPU, hardware.cpus)
         basis = f"{steps} steps by the train stage's CPU cost model"
     budget = settings.get("time_budget_min")

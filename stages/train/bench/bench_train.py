@@ -10,7 +10,8 @@
    schedule, DefaultStrategy bookkeeping) at 320, 640 and 800 px wide (4:3) with 50k, 200k and
    500k Gaussians, as steps/s.
 3. `--fit-cost-model`: least squares of (2)'s step seconds on pixels and Gaussians, written to
-   the package's `cost_model.json`, which `budget.plan` reads (`make bench` does this).
+   `spaceport_shared`'s `train_cost_model.json`, which `budget.plan` and the orchestration's
+   estimate read (`make bench` does this).
 
 Medians after one warm-up; the machine's load is printed beside them, since wall time on a
 shared machine says little alone. `--data` is accepted for `make bench` and not needed.
@@ -24,13 +25,13 @@ import os
 import statistics
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import scipy.optimize
 import torch
 
+from spaceport_shared.cost_model import TRAIN_COST_TERMS, train_cost_model_path
 from spaceport_shared.settings import parse_settings
 from spaceport_train.backend import configure_cpu_threads, configure_numba_threads
 from spaceport_train.budget import with_defaults
@@ -116,8 +117,9 @@ def fit_cost_model(samples: list[tuple[int, int, float]]) -> dict[str, float]:
     a = np.array([[1.0, px / 1e6, n / 1e6, px / 1e6 * n / 1e6] for px, n, _ in samples])
     b = np.array([s for _, _, s in samples])
     coefficients, _ = scipy.optimize.nnls(a, b)
-    names = ("base_s", "per_megapixel_s", "per_million_gaussians_s", "per_megapixel_million_s")
-    return {name: round(float(c), 5) for name, c in zip(names, coefficients, strict=True)}
+    return {
+        name: round(float(c), 5) for name, c in zip(TRAIN_COST_TERMS, coefficients, strict=True)
+    }
 
 
 def main() -> None:
@@ -125,7 +127,9 @@ def main() -> None:
     parser.add_argument("--data", help="unused: the benchmark scenes are synthetic")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference-repeats", type=int, default=1)
-    parser.add_argument("--fit-cost-model", action="store_true", help="write cost_model.json")
+    parser.add_argument(
+        "--fit-cost-model", action="store_true", help="write shared's train_cost_model.json"
+    )
     args = parser.parse_args()
     configure_numba_threads()
     configure_cpu_threads()
@@ -163,7 +167,7 @@ def main() -> None:
         model["measured"] = (
             f"bench_train.py --fit-cost-model, {os.cpu_count()} cores, load {load()}"
         )
-        path = Path(str(resources.files("spaceport_train").joinpath("cost_model.json")))
+        path = train_cost_model_path()
         path.write_text(json.dumps(model, indent=2) + "\n")
         print(f"wrote {path}")
     print(f"load after: {load()}")

@@ -5,9 +5,9 @@ at 1,600 px with up to 1M Gaussians) would take hours there. Given `time_budget_
 picks the largest working resolution at which enough steps fit, then the steps, the Gaussian
 cap, the densification schedule and the SH degree, from a cost model of one training step
 (`CostModel`: seconds as a linear function of pixels and Gaussians, fitted by
-`bench/bench_train.py` on this machine class and kept in `cost_model.json`). Settings given
-explicitly are kept and planned around. On a GPU the defaults stay; a budget there only ends
-training early (no GPU cost model has been measured).
+`bench/bench_train.py` on this machine class and kept in `spaceport_shared.cost_model`).
+Settings given explicitly are kept and planned around. On a GPU the defaults stay; a budget
+there only ends training early (no GPU cost model has been measured).
 
 The plan is a pure function of the settings, the scene's image size and view count, and the
 cost model, so a resumed job plans the same and its checkpoints match.
@@ -16,12 +16,11 @@ cost model, so a resumed job plans the same and its checkpoints match.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from spaceport_shared.cost_model import load_train_cost_model, train_step_seconds
 from spaceport_train.device_memory import gaussian_cap
 from spaceport_train.settings import TrainSettings
 
@@ -49,9 +48,7 @@ RESERVE_S = 20.0
 
 @dataclass(frozen=True)
 class CostModel:
-    """Seconds per training step on a CPU ~ base + a MP + b M + c MP M (MP megapixels, M
-    millions of Gaussians; the product term: more pixels and more Gaussians both grow the
-    per-tile lists the kernels walk)."""
+    """Seconds per training step on a CPU (`spaceport_shared.cost_model.train_step_seconds`)."""
 
     base_s: float
     per_megapixel_s: float
@@ -60,21 +57,11 @@ class CostModel:
     measured: str = ""
 
     def step_seconds(self, pixels: float, gaussians: float) -> float:
-        mp, m = pixels / 1e6, gaussians / 1e6
-        return (
-            self.base_s
-            + self.per_megapixel_s * mp
-            + self.per_million_gaussians_s * m
-            + self.per_megapixel_million_s * mp * m
-        )
+        return train_step_seconds(dataclasses.asdict(self), pixels, gaussians)
 
 
 def load_cost_model() -> CostModel:
-    text = resources.files("spaceport_train").joinpath("cost_model.json").read_text()
-    values = json.loads(text)
-    return CostModel(
-        **{f.name: values[f.name] for f in dataclasses.fields(CostModel) if f.name in values}
-    )
+    return CostModel(**load_train_cost_model())
 
 
 @dataclass(frozen=True)

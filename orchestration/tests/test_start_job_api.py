@@ -99,6 +99,14 @@ def test_a_good_request_starts_the_execution(api):
             },
             "settings.train.steps = 10000000 is outside",
         ),
+        (  # SageMaker would stop the job before the budget ends
+            {
+                "images": f"s3://{BUCKET}/uploads/flight-1/",
+                "email": "pilot@example.com",
+                "settings": {"train": {"time_budget_min": "600"}},
+            },
+            "settings.train.time_budget_min = 600 is outside 1..210",
+        ),
         (
             {
                 "images": f"s3://{BUCKET}/uploads/flight-1/",

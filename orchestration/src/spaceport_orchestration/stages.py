@@ -78,6 +78,11 @@ def set_arguments(values: Mapping[str, str]) -> list[str]:
     return args
 
 
+TRAIN_MAX_RUNTIME_S = 14400
+# A training budget must end before SageMaker stops the job: this much of the limit is kept for
+# the container's start, the data download and the upload of the model.
+TRAIN_BUDGET_MARGIN_MIN = 30
+
 PIPELINE: tuple[StageInfo, ...] = (
     StageInfo(
         name="sfm",
@@ -94,10 +99,11 @@ PIPELINE: tuple[StageInfo, ...] = (
         title="Gaussian-splat training",
         instance_type="ml.g4dn.xlarge",
         volume_size_gb=50,
-        max_runtime_s=14400,
+        max_runtime_s=TRAIN_MAX_RUNTIME_S,
         max_wait_s=28800,
         api_limits={
             "steps": (1, 30000),
+            "time_budget_min": (1, TRAIN_MAX_RUNTIME_S / 60 - TRAIN_BUDGET_MARGIN_MIN),
             "max_gaussians": (1000, 3_000_000),
             "max_image_size": (16, 4096),
         },

@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
-from spaceport_synth import DEFAULT_ORIGIN, GeoOrigin, generate, read_ground_truth
+from spaceport_synth import DEFAULT_ORIGIN, GeoOrigin, GroundTruth, generate, read_ground_truth
 from spaceport_synth.rotation import rotation_angle_deg
 
+_JUMP_M = 10.0  # a fix this far from its true position is a thrown one (the survey throws 40 m)
 STEPS = ("prepare", "extract", "match", "map", "georeference", "undistort")
 
 
@@ -53,6 +54,10 @@ class SubsetResult:
     centre_error_median_m: float = math.nan
     centre_error_max_m: float = math.nan
     extent_m: float = math.nan
+    model_tilt_deg: float = math.nan  # the whole model's rotation from the truth: its tilt
+    model_heading_deg: float = math.nan  # ... and its turn about the vertical
+    gps_heading_deg: float = math.nan  # the turn the GPS fixes themselves show, against the truth
+    photo_tilt_deg: float = math.nan  # the true nadir views' mean axis from straight down
     load: str = ""
     error: str = ""
     extra: dict = field(default_factory=dict)
@@ -86,7 +91,7 @@ def compare_with_truth(out: Path, survey: Path, count: int) -> dict[str, float]:
     truth = read_ground_truth(survey)
     uploaded = json.loads((out / "image_names.json").read_text())  # internal -> user's name
     model = pycolmap.Reconstruction(out / "sparse" / "0")
-    rotations, centres = [], []
+    rotations, centres, turns, nadir_axes = [], [], [], []
     for image in model.images.values():
         if not image.has_pose:
             continue
@@ -94,6 +99,10 @@ def compare_with_truth(out: Path, survey: Path, count: int) -> dict[str, float]:
         r_est = image.cam_from_world().rotation.matrix()
         rotations.append(rotation_angle_deg(r_est, t.cam_from_world_rotation))
         centres.append(float(np.linalg.norm(image.projection_center() - t.camera_center)))
+        turns.append(r_est.T @ t.cam_from_world_rotation)  # world (model) from world (truth)
+        if t.kind == "nadir":
+            nadir_axes.append(t.cam_from_world_rotation[2])  # camera +z in the world
+    tilt, heading = tilt_and_heading_deg(np.array(turns))
     true_xy = np.array([img.camera_center[:2] for img in list(truth.images.values())[:count]])
     extent = float(np.linalg.norm(true_xy.max(axis=0) - true_xy.min(axis=0)))
     return {
@@ -102,7 +111,38 @@ def compare_with_truth(out: Path, survey: Path, count: int) -> dict[str, float]:
         "centre_error_median_m": float(np.median(centres)),
         "centre_error_max_m": float(np.max(centres)),
         "extent_m": extent,
+        "model_tilt_deg": tilt,
+        "model_heading_deg": heading,
+        "gps_heading_deg": gps_heading_deg(out, truth),
+        # the photos' vertical (gps_quality.photo_up: the nadir views' mean axis) is off by this
+        "photo_tilt_deg": math.degrees(
+            math.acos(-np.mean(nadir_axes, axis=0)[2] / np.linalg.norm(np.mean(nadir_axes, axis=0)))
+        ),
     }
+
+
+def tilt_and_heading_deg(turns: np.ndarray) -> tuple[float, float]:
+    """The mean of rotations `turns` [N, 3, 3] (projected onto SO(3)) as its tilt (about a
+    horizontal axis) and heading (about +z), degrees: what one rotation of the whole model
+    leaves, where the photos' vertical and the GPS each take their share."""
+    u, _, vt = np.linalg.svd(turns.mean(axis=0))
+    mean = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+    angle = math.acos(min(1.0, max(-1.0, (np.trace(mean) - 1.0) / 2.0)))
+    skew = np.array([mean[2, 1] - mean[1, 2], mean[0, 2] - mean[2, 0], mean[1, 0] - mean[0, 1]])
+    axis_angle = skew / 2.0 * (angle / math.sin(angle) if angle > 1e-12 else 1.0)
+    return math.degrees(float(np.linalg.norm(axis_angle[:2]))), math.degrees(axis_angle[2])
+
+
+def gps_heading_deg(out: Path, truth: GroundTruth) -> float:
+    """The heading of the GPS fixes against the true centres (2D Procrustes, thrown fixes left
+    out): the floor for the model's heading, which follows them."""
+    cameras = json.loads((out / "flight.json").read_text())["cameras"]
+    fixes = np.array([c["gps"] for c in cameras if c.get("gps")])[:, :2]
+    true = np.array([truth.images[c["name"]].camera_center for c in cameras if c.get("gps")])
+    near = np.linalg.norm(fixes - true[:, :2], axis=1) < _JUMP_M  # thrown fixes left out
+    a, b = true[near, :2] - true[near, :2].mean(0), fixes[near] - fixes[near].mean(0)
+    h = a.T @ b
+    return math.degrees(math.atan2(h[0, 1] - h[1, 0], h[0, 0] + h[1, 1]))
 
 
 def run_subset(
@@ -181,7 +221,9 @@ def show(results: list[SubsetResult]) -> dict[str, float]:
     header = (
         f"{'N':>4} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'extract':>7} {'match':>6} "
         f"{'map':>6} {'georef':>6} {'pairs':>6} {'reg':>4} {'models':>6} {'merged':>6} "
-        f"{'gps rms':>7} {'rot med':>7} {'rot max':>7} {'ctr med':>7} {'ctr/ext':>7}"
+        f"{'gps rms':>7} {'rot med':>7} {'rot max':>7} {'tilt':>6} {'photos':>6} {'turn':>6} "
+        f"{'gps trn':>7} "
+        f"{'ctr med':>7} {'ctr/ext':>7}"
     )
     print(header)
     for r in results:
@@ -192,6 +234,8 @@ def show(results: list[SubsetResult]) -> dict[str, float]:
             f"{s.get('georeference', 0):>6.1f} {r.pairs_planned:>6} {r.registered:>4} "
             f"{r.models_found:>6} {r.models_merged:>6} {r.gps_residual_rms_m:>7.2f} "
             f"{r.rotation_error_median_deg:>7.3f} {r.rotation_error_max_deg:>7.3f} "
+            f"{r.model_tilt_deg:>6.3f} {r.photo_tilt_deg:>6.3f} {r.model_heading_deg:>6.3f} "
+            f"{r.gps_heading_deg:>7.3f} "
             f"{r.centre_error_median_m:>7.2f} "
             f"{100 * r.centre_error_median_m / r.extent_m:>6.2f}%"
             + (f"  ERROR {r.error}" if r.error else "")

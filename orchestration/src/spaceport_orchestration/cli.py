@@ -28,9 +28,9 @@ from spaceport_orchestration.config import load_config
 from spaceport_orchestration.estimate import (
     ASSUMED_MEGAPIXELS,
     cloud_hardware,
-    count_photos,
     estimate,
     format_estimate,
+    is_photo,
     local_hardware,
 )
 from spaceport_orchestration.local_run import run_local
@@ -189,7 +189,7 @@ def _photo_megapixels(photos: list[Path]) -> float:
 def _cmd_estimate(images: Path, settings, console: Console) -> int:
     if not images.is_dir():
         raise SpaceportError(f"The images folder {images} does not exist; give a folder of photos.")
-    photos = sorted(p for p in images.rglob("*") if p.is_file() and count_photos([p.name]))
+    photos = sorted(p for p in images.rglob("*") if p.is_file() and is_photo(p.name))
     if not photos:
         raise SpaceportError(f"No photos in {images}; --estimate counts .jpg, .png, .tif, .dng.")
     megapixels = _photo_megapixels(photos)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from spaceport_orchestration.estimate import (
+    PHOTO_SUFFIXES,
     StageEstimate,
     cloud_hardware,
     count_photos,
@@ -28,8 +29,7 @@ from spaceport_orchestration.stages import stage_of_state
 from spaceport_shared.errors import SpaceportError
 
 # what the SfM stage reads (stages/sfm/README.md, Inputs): photos, raws, videos + DJI telemetry
-UPLOAD_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".dng", ".zip"}
-UPLOAD_SUFFIXES |= {".mp4", ".mov", ".m4v", ".srt"}
+UPLOAD_SUFFIXES = {*PHOTO_SUFFIXES, ".zip", ".mp4", ".mov", ".m4v", ".srt"}
 
 
 @dataclass(frozen=True)

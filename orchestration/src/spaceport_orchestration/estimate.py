@@ -165,8 +165,12 @@ def format_estimate(rows: list[StageEstimate]) -> list[str]:
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".dng")
 
 
+def is_photo(name: str) -> bool:
+    return name.lower().endswith(PHOTO_SUFFIXES)
+
+
 def count_photos(names: list[str]) -> int:
-    return sum(1 for name in names if name.lower().endswith(PHOTO_SUFFIXES))
+    return sum(1 for name in names if is_photo(name))
 
 
 def cloud_hardware() -> dict[str, Hardware]:

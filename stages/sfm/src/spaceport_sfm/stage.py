@@ -165,14 +165,17 @@ def join_models(
 
 
 def georeference(
-    model: pycolmap.Reconstruction, photos: list[Photo], mapping: MappingResult, settings
+    model: pycolmap.Reconstruction,
+    photos: list[Photo],
+    fixes: dict[str, GeoPosition],  # `usable_fixes(photos)`
+    mapping: MappingResult,
+    settings,
 ) -> Alignment:
     """Align `model` to the photos' GPS, adjust it with the trusted fixes as priors, judge it."""
     priors = focal_priors(model, photos)
-    gps = usable_fixes(photos)
     aligned, why_not = align_to_gps(
         model,
-        gps,
+        fixes,
         [p.name for p in photos],
         origin_rule=settings.origin,
         max_error_m=settings.gps_max_error_m,
@@ -265,12 +268,11 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
         with report.step("match"):
             matches = match_pairs(database, plan, scratch, threads=threads, seed=settings.seed)
 
+        fixes = usable_fixes(photos)
         with report.step("map"):
             priors = 0
             if settings.mapping_gps_sigma_m > 0:
-                priors = write_position_priors(
-                    database, usable_fixes(photos), settings.mapping_gps_sigma_m
-                )
+                priors = write_position_priors(database, fixes, settings.mapping_gps_sigma_m)
             mapping = reconstruct(
                 database,
                 image_dir,
@@ -289,7 +291,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
         )
 
         with report.step("georeference"):
-            alignment = georeference(model, photos, mapping, settings)
+            alignment = georeference(model, photos, fixes, mapping, settings)
             geo = alignment.georeference
             _require_georeference(alignment, settings.require_georeference)
             write_georeference(output_dir / GEOREFERENCE_NAME, geo, alignment.reason)

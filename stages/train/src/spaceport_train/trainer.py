@@ -236,9 +236,10 @@ def evaluate(
     for view in views:
         render, _, _ = render_view(state, view, sh_degree, settings, backend, device)
         render = render.clamp(0.0, 1.0).cpu()
-        psnrs.append(psnr(render, view.image))
-        ssims.append(float(ssim(render.permute(2, 0, 1)[None], view.image.permute(2, 0, 1)[None])))
-        renders.append((view.name, view.image, render))
+        target = view.image  # converted from 8-bit on each access: once per view
+        psnrs.append(psnr(render, target))
+        ssims.append(float(ssim(render.permute(2, 0, 1)[None], target.permute(2, 0, 1)[None])))
+        renders.append((view.name, target, render))
     return EvalResult(psnr=sum(psnrs) / len(psnrs), ssim=sum(ssims) / len(ssims), renders=renders)
 
 

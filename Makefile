@@ -72,7 +72,7 @@ bench: setup ## speed and size figures (never pass/fail), each stage against its
 	$(PY) stages/compress/bench/bench_compress.py --data $(DATA) $(if $(COMPRESS_PLY),--ply $(COMPRESS_PLY))
 
 bench-large: setup ## SfM scaling on the 400-photo synthetic survey: 50-400 photos, time exponent (~17 min on 2 idle cores, plus rendering the survey once)
-	$(PY) stages/sfm/bench/bench_large.py --json bench-output/sfm-large.json
+	$(PY) stages/sfm/bench/bench_large.py --fit-cost-model --json bench-output/sfm-large.json
 
 clean: ## remove the environment, node_modules and outputs
 	rm -rf $(VENV) node_modules demo-output bench-output .pytest_cache .ruff_cache

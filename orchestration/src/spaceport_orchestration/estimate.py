@@ -2,9 +2,9 @@
 `/start-job` API's `dry_run`), from the stages' measured curves.
 
 Pure Python (the start-job Lambda imports it). The curves are figures, not code of the stages
-(the orchestration never imports a stage): SfM from `stages/sfm/bench/bench_large.py` (seconds
-~ N^b over 50-400 photos of the `large` survey), CPU training from the cost model the train
-stage plans with (`spaceport_shared.cost_model`), GPU training and compression from the
+(the orchestration never imports a stage): SfM and CPU training from the cost models the benches
+fit (`spaceport_shared.cost_model`: SfM's CPU seconds ~ N^b over 50-400 photos of the `large`
+survey; the one the train stage plans its budget with), GPU training and compression from the
 figures their READMEs state.
 Cores scale a stage by Amdahl's law with the parallel share stated per curve. Prices are
 SageMaker on-demand list prices (us-east-1) of the instance types the pipeline uses; check the
@@ -18,18 +18,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from spaceport_orchestration.stages import GPU_INSTANCE_PREFIXES, PIPELINE
-from spaceport_shared.cost_model import load_train_cost_model, train_step_seconds
+from spaceport_shared.cost_model import (
+    load_sfm_cost_model,
+    load_train_cost_model,
+    sfm_cpu_seconds,
+    train_step_seconds,
+)
 
-# seconds = at_100_s * (photos / 100) ** exponent on one core (the stage's CPU seconds), then
-# Amdahl over the cores; working images <= 1600 px (the bench's 640 px photos are upsampled 2x
-# for SIFT, so their extraction costs about what a 1600 px photo's does)
-SFM = {
-    "at_100_s": 218.4,
-    "exponent": 1.16,
-    "cpus": 1,
-    "parallel_share": 0.8,
-    "measured": "bench_large.py CPU seconds, 50/100/400 photos of the large survey (sfm README)",
-}
+# SfM's CPU seconds (`spaceport_shared.cost_model.sfm_cpu_seconds`, refit by `make bench-large`),
+# then Amdahl over the cores; working images <= 1600 px (the bench's 640 px photos are upsampled
+# 2x for SIFT, so their extraction costs about what a 1600 px photo's does)
+SFM = {**load_sfm_cost_model(), "cpus": 1, "parallel_share": 0.8}
 TRAIN_CPU = {**load_train_cost_model(), "cpus": 2, "parallel_share": 0.9}  # seconds a step
 TRAIN_GPU = {
     "steps_per_s": 10.0,  # gsplat on a T4 at 1600 px and ~1M Gaussians: about 12 min per 7000
@@ -97,8 +96,7 @@ def working_pixels(megapixels: float) -> float:
 
 
 def sfm_seconds(photos: int, hardware: Hardware) -> float:
-    seconds = SFM["at_100_s"] * (photos / 100) ** SFM["exponent"]
-    return _amdahl(seconds, SFM, hardware.cpus)
+    return _amdahl(sfm_cpu_seconds(SFM, photos), SFM, hardware.cpus)
 
 
 def train_seconds(

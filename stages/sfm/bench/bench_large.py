@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
+from spaceport_shared.cost_model import sfm_cost_model_path
 from spaceport_synth import DEFAULT_ORIGIN, GeoOrigin, GroundTruth, generate, read_ground_truth
 from spaceport_synth.rotation import rotation_angle_deg
 
@@ -51,6 +52,9 @@ class SubsetResult:
     gps_residual_rms_m: float = math.nan
     rotation_error_median_deg: float = math.nan
     rotation_error_max_deg: float = math.nan
+    # each image's rotation error once the whole model's one rotation (tilt, heading) is taken
+    # out: the reconstruction's own accuracy, which no georeference cue limits
+    rotation_error_in_model_median_deg: float = math.nan
     centre_error_median_m: float = math.nan
     centre_error_max_m: float = math.nan
     extent_m: float = math.nan
@@ -102,12 +106,15 @@ def compare_with_truth(out: Path, survey: Path, count: int) -> dict[str, float]:
         turns.append(r_est.T @ t.cam_from_world_rotation)  # world (model) from world (truth)
         if t.kind == "nadir":
             nadir_axes.append(t.cam_from_world_rotation[2])  # camera +z in the world
-    tilt, heading = tilt_and_heading_deg(np.array(turns))
+    mean_turn = mean_rotation(np.array(turns))
+    tilt, heading = tilt_and_heading_deg(mean_turn)
+    in_model = [rotation_angle_deg(turn, mean_turn) for turn in turns]
     true_xy = np.array([img.camera_center[:2] for img in list(truth.images.values())[:count]])
     extent = float(np.linalg.norm(true_xy.max(axis=0) - true_xy.min(axis=0)))
     return {
         "rotation_error_median_deg": float(np.median(rotations)),
         "rotation_error_max_deg": float(np.max(rotations)),
+        "rotation_error_in_model_median_deg": float(np.median(in_model)),
         "centre_error_median_m": float(np.median(centres)),
         "centre_error_max_m": float(np.max(centres)),
         "extent_m": extent,
@@ -121,12 +128,16 @@ def compare_with_truth(out: Path, survey: Path, count: int) -> dict[str, float]:
     }
 
 
-def tilt_and_heading_deg(turns: np.ndarray) -> tuple[float, float]:
-    """The mean of rotations `turns` [N, 3, 3] (projected onto SO(3)) as its tilt (about a
-    horizontal axis) and heading (about +z), degrees: what one rotation of the whole model
-    leaves, where the photos' vertical and the GPS each take their share."""
+def mean_rotation(turns: np.ndarray) -> np.ndarray:
+    """The mean of rotations `turns` [N, 3, 3], projected onto SO(3): [3, 3]."""
     u, _, vt = np.linalg.svd(turns.mean(axis=0))
-    mean = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+    return u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+
+
+def tilt_and_heading_deg(mean: np.ndarray) -> tuple[float, float]:
+    """Rotation `mean` [3, 3] as its tilt (about a horizontal axis) and heading (about +z),
+    degrees: what one rotation of the whole model leaves, where the photos' vertical and the
+    GPS each take their share."""
     angle = math.acos(min(1.0, max(-1.0, (np.trace(mean) - 1.0) / 2.0)))
     skew = np.array([mean[2, 1] - mean[1, 2], mean[0, 2] - mean[2, 0], mean[1, 0] - mean[0, 1]])
     axis_angle = skew / 2.0 * (angle / math.sin(angle) if angle > 1e-12 else 1.0)
@@ -221,8 +232,8 @@ def show(results: list[SubsetResult]) -> dict[str, float]:
     header = (
         f"{'N':>4} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'extract':>7} {'match':>6} "
         f"{'map':>6} {'georef':>6} {'pairs':>6} {'reg':>4} {'models':>6} {'merged':>6} "
-        f"{'gps rms':>7} {'rot med':>7} {'rot max':>7} {'tilt':>6} {'photos':>6} {'turn':>6} "
-        f"{'gps trn':>7} "
+        f"{'gps rms':>7} {'rot med':>7} {'rot max':>7} {'rot mdl':>7} {'tilt':>6} {'photos':>6} "
+        f"{'turn':>6} {'gps trn':>7} "
         f"{'ctr med':>7} {'ctr/ext':>7}"
     )
     print(header)
@@ -234,6 +245,7 @@ def show(results: list[SubsetResult]) -> dict[str, float]:
             f"{s.get('georeference', 0):>6.1f} {r.pairs_planned:>6} {r.registered:>4} "
             f"{r.models_found:>6} {r.models_merged:>6} {r.gps_residual_rms_m:>7.2f} "
             f"{r.rotation_error_median_deg:>7.3f} {r.rotation_error_max_deg:>7.3f} "
+            f"{r.rotation_error_in_model_median_deg:>7.3f} "
             f"{r.model_tilt_deg:>6.3f} {r.photo_tilt_deg:>6.3f} {r.model_heading_deg:>6.3f} "
             f"{r.gps_heading_deg:>7.3f} "
             f"{r.centre_error_median_m:>7.2f} "
@@ -253,6 +265,28 @@ def show(results: list[SubsetResult]) -> dict[str, float]:
     return fits
 
 
+def fit_cost_model(results: list[SubsetResult]) -> dict[str, float | str]:
+    """SfM's CPU seconds ~ at_100_s (N / 100) ** exponent over the subsets, written to
+    `spaceport_shared`'s `sfm_cost_model.json` for the orchestration's estimate."""
+    done = [r for r in results if not r.error and r.cpu_s > 0]
+    if len(done) < 2:
+        raise SystemExit("the SfM cost model needs at least two finished subsets")
+    x = np.log([r.photos / 100 for r in done])
+    b, log_a = np.polyfit(x, np.log([r.cpu_s for r in done]), 1)
+    model: dict[str, float | str] = {
+        "at_100_s": round(float(np.exp(log_a)), 2),
+        "exponent": round(float(b), 3),
+        "measured": (
+            f"bench_large.py CPU seconds of {'/'.join(str(r.photos) for r in done)} photos of the "
+            f"large survey ({'/'.join(f'{r.cpu_s:.0f}' for r in done)} s), {os.cpu_count()} "
+            f"cores, {done[-1].load}"
+        ),
+    }
+    sfm_cost_model_path().write_text(json.dumps(model, indent=2) + "\n")
+    print(f"wrote {sfm_cost_model_path()}: {model}")
+    return model
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survey", type=Path, default=Path("bench-output/large-survey"))
@@ -261,6 +295,8 @@ def main() -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="KEY=VALUE", help="an SfM setting for every subset")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--fit-cost-model", action="store_true",
+                        help="refit spaceport_shared's sfm_cost_model.json")  # fmt: skip
     parser.add_argument("--reuse", action="store_true",
                         help="take a subset's figures from an earlier run in --work")  # fmt: skip
     parser.add_argument("--no-render", action="store_true",
@@ -277,6 +313,8 @@ def main() -> None:
         print(f"  {count} photos: {r.wall_s:.0f} s wall, {r.cpu_s:.0f} s CPU, "
               f"{r.registered} registered, {r.error or 'ok'} ({r.load})", flush=True)  # fmt: skip
     fits = show(results)
+    if args.fit_cost_model:
+        fit_cost_model(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"settings": args.settings, "subsets": [asdict(r) for r in results], "fits": fits}

@@ -60,3 +60,10 @@ def test_run_estimate_prints_every_stage_and_runs_nothing(tmp_path, capsys):
 def test_run_without_out_or_estimate_says_what_to_do(tmp_path, capsys):
     assert main(["run", str(tmp_path)]) != 0
     assert "--out" in capsys.readouterr().err
+
+
+def test_estimate_of_a_folder_without_photos_names_what_it_counts(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no photos here")
+    assert main(["run", str(tmp_path), "--estimate"]) != 0
+    err = capsys.readouterr().err
+    assert "No photos in" in err and "heic" in err and "jpg" in err

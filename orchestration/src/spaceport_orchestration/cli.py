@@ -27,6 +27,7 @@ from rich.console import Console
 from spaceport_orchestration.config import load_config
 from spaceport_orchestration.estimate import (
     ASSUMED_MEGAPIXELS,
+    PHOTO_SUFFIXES,
     cloud_hardware,
     estimate,
     format_estimate,
@@ -191,7 +192,8 @@ def _cmd_estimate(images: Path, settings, console: Console) -> int:
         raise SpaceportError(f"The images folder {images} does not exist; give a folder of photos.")
     photos = sorted(p for p in images.rglob("*") if p.is_file() and is_photo(p.name))
     if not photos:
-        raise SpaceportError(f"No photos in {images}; --estimate counts .jpg, .png, .tif, .dng.")
+        kinds = ", ".join(sorted({suffix.lstrip(".") for suffix in PHOTO_SUFFIXES}))
+        raise SpaceportError(f"No photos in {images}; --estimate counts these files: {kinds}.")
     megapixels = _photo_megapixels(photos)
     gpu = shutil.which("nvidia-smi") is not None
     console.print(f"{len(photos)} photos of {megapixels:.1f} MP", highlight=False)

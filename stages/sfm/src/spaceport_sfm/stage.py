@@ -153,14 +153,16 @@ def measure(model: pycolmap.Reconstruction) -> ModelFigures:
 
 
 def join_models(
-    mapping: MappingResult, photos: list[Photo], max_error_m: float
+    mapping: MappingResult,
+    photos: list[Photo],
+    fixes: dict[str, GeoPosition],  # `usable_fixes(photos)`, as the georeference uses
+    max_error_m: float,
 ) -> MergedModels | None:
     """The mapper's models joined by their GPS (`merge.py`); None when it built none."""
     if mapping.model is None:
         return None
-    gps = {p.name: p.exif.gps for p in photos if p.exif.gps is not None}
     return merge_by_gps(
-        [mapping.model, *mapping.others], gps, [p.name for p in photos], max_error_m=max_error_m
+        [mapping.model, *mapping.others], fixes, [p.name for p in photos], max_error_m=max_error_m
     )
 
 
@@ -285,7 +287,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 threads=threads,
                 seed=settings.seed,
             )
-            merged = join_models(mapping, photos, settings.gps_max_error_m)
+            merged = join_models(mapping, photos, fixes, settings.gps_max_error_m)
         model = _require_coverage(
             merged.model if merged else None, photos, settings.min_registered_share
         )

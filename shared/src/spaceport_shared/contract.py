@@ -32,6 +32,7 @@ FAILURE_TEXT_LIMIT = 1024  # bytes SageMaker shows as FailureReason / ExitMessag
 SOG_NAME = "scene.sog"  # compress: the PlayCanvas SOG bundle
 GEOREFERENCE_NAME = "georeference.json"  # sfm: the ENU frame's geographic origin and fit
 FLIGHT_NAME = "flight.json"  # sfm: cameras, GPS and points for the results page
+IMAGE_NAMES_NAME = "image_names.json"  # sfm: {internal image name: the user's file name}
 _PARTIAL = ".partial-"
 
 

@@ -18,7 +18,7 @@ from PIL.TiffImagePlugin import IFDRational, ImageFileDirectory_v2
 
 from spaceport_sfm.cli import main
 from spaceport_sfm.formats import open_photo
-from spaceport_sfm.naming import NAMES_FILE
+from spaceport_shared.contract import IMAGE_NAMES_NAME
 
 _WHITE = 4095  # 12-bit raw
 
@@ -166,7 +166,7 @@ def test_mixed_formats_through_the_stage(mixed_run):
     assert f"skipped {twin.stem}.dng: the same shot as {twin.name}, which is used" in warnings
     assert any(w.startswith(f"{photos[2].name}: its EXIF block is damaged") for w in warnings)
     assert any("DSC_0001.NEF: a NEF camera raw file" in w for w in warnings)
-    names = set(json.loads((out / NAMES_FILE).read_text()).values())
+    names = set(json.loads((out / IMAGE_NAMES_NAME).read_text()).values())
     assert sum(n.endswith(".DNG") for n in names) == 4
     assert sum(n.endswith(".HEIC") for n in names) == 4
     assert report["details"]["georeference"]["georeferenced"] is True

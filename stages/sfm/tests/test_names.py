@@ -11,7 +11,8 @@ import pycolmap
 import pytest
 
 from spaceport_sfm.cli import main
-from spaceport_sfm.naming import NAMES_FILE, internal_name
+from spaceport_sfm.naming import internal_name
+from spaceport_shared.contract import IMAGE_NAMES_NAME
 from spaceport_synth import read_ground_truth
 
 # one row per photo of the `test` survey (12), each a kind of name found on users' disks
@@ -59,7 +60,7 @@ def test_every_name_reaches_the_model(named_run):
 
 def test_reported_under_the_users_name(named_run, survey):
     _, out, survey_name_of = named_run
-    names = json.loads((out / NAMES_FILE).read_text(encoding="utf-8"))
+    names = json.loads((out / IMAGE_NAMES_NAME).read_text(encoding="utf-8"))
     assert sorted(names.values()) == sorted(NAMES)
     model = pycolmap.Reconstruction(out / "sparse" / "0")
     assert {img.name for img in model.images.values()} == set(names)

@@ -219,3 +219,20 @@ def test_checkpoints_of_another_job_are_not_resumed(synth_model, tmp_path):
     assert once("first").details["resumed_from_step"] is None
     assert once("same").details["resumed_from_step"] == 5  # same job: continues
     assert once("other", seed="7").details["resumed_from_step"] is None  # other settings
+
+
+def test_cameras_json_names_each_camera_by_the_photo_the_user_uploaded(synth_model, tmp_path):
+    from spaceport_shared.contract import IMAGE_NAMES_NAME
+    from spaceport_train.scene_data import load_scene
+    from spaceport_train.stage import cameras_json, uploaded_names
+
+    model = tmp_path / "model"
+    shutil.copytree(synth_model, model)
+    scene = load_scene(model, 80, 8)
+    assert uploaded_names(model) == {}  # a COLMAP model from elsewhere: its own names
+    (model / IMAGE_NAMES_NAME).write_text(json.dumps({"IMG_0001.jpg": "Flug 1/DJI 0001.JPG"}))
+    cameras = {c["name"]: c for c in cameras_json(scene, uploaded_names(model))}
+    assert cameras["IMG_0001.jpg"]["photo"] == "Flug 1/DJI 0001.JPG"
+    assert cameras["IMG_0002.jpg"]["photo"] == "IMG_0002.jpg"
+    (model / IMAGE_NAMES_NAME).write_text("{not json")
+    assert uploaded_names(model) == {}

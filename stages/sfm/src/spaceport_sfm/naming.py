@@ -4,7 +4,8 @@ pycolmap's pair list (`pairs.txt`) and COLMAP's text formats separate fields by 
 a file name reaches shell-like tools, S3 keys and other operating systems later on. So every
 photo gets a name of ASCII letters, digits, `_`, `-` and `.` only, unique by its index, with a
 readable trace of the user's name; the user's own name (`Photo.source`) is kept beside it for
-everything a person reads. `image_names.json` in the output maps one to the other.
+everything a person reads. `image_names.json` (`spaceport_shared.contract.IMAGE_NAMES_NAME`)
+in the output maps one to the other.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 import unicodedata
 from pathlib import Path, PurePosixPath
 
-NAMES_FILE = "image_names.json"  # {internal name: the name the user uploaded it under}
 _SLUG_CHARS = 40  # enough to recognise the file, short enough for every file system
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

@@ -45,14 +45,14 @@ from spaceport_sfm.mapping import MappingResult, reconstruct
 from spaceport_sfm.mapping_priors import write_position_priors
 from spaceport_sfm.match import Matches, match_pairs
 from spaceport_sfm.merge import MergedModels, merge_by_gps
-from spaceport_sfm.naming import NAMES_FILE, write_names
+from spaceport_sfm.naming import write_names
 from spaceport_sfm.pairs import MatchPlan, plan_matching
 from spaceport_sfm.photos import Photo, Skipped, prepare_photos
 from spaceport_sfm.prior_adjustment import adjust_to_gps
 from spaceport_sfm.settings import SfmSettings
 from spaceport_sfm.undistort import undistort
 from spaceport_sfm.video import VideoFrames, frames_from_videos
-from spaceport_shared.contract import FLIGHT_NAME, GEOREFERENCE_NAME
+from spaceport_shared.contract import FLIGHT_NAME, GEOREFERENCE_NAME, IMAGE_NAMES_NAME
 from spaceport_shared.errors import SpaceportError
 from spaceport_shared.report import Report
 
@@ -297,7 +297,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
             geo = alignment.georeference
             _require_georeference(alignment, settings.require_georeference)
             write_georeference(output_dir / GEOREFERENCE_NAME, geo, alignment.reason)
-        write_names(output_dir / NAMES_FILE, {p.name: p.source for p in photos})
+        write_names(output_dir / IMAGE_NAMES_NAME, {p.name: p.source for p in photos})
 
         figures = measure(model)
         with report.step("undistort"):

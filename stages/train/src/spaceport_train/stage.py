@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spaceport_shared.contract import IMAGE_NAMES_NAME
 from spaceport_shared.errors import SpaceportError, StageTerminatedError
 from spaceport_shared.metrics import log_metrics
 from spaceport_shared.ply import write_ply
@@ -48,8 +49,23 @@ def _sigterm_flag() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def cameras_json(scene: SceneData) -> list[dict]:
-    """Every camera at the working resolution, posed in the input (SfM output) frame."""
+def uploaded_names(input_dir: Path) -> dict[str, str]:
+    """The SfM stage's internal image name -> the name the user uploaded the photo under
+    (`image_names.json`); empty for a COLMAP model from elsewhere."""
+    path = Path(input_dir) / IMAGE_NAMES_NAME
+    if not path.is_file():
+        return {}
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; cameras.json gives the model's image names only", path)
+        return {}
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
+def cameras_json(scene: SceneData, photos: dict[str, str]) -> list[dict]:
+    """Every camera at the working resolution, posed in the input (SfM output) frame; `photos`:
+    `uploaded_names`, each camera's `photo` (its own name where the map has none)."""
     out = []
     for split, views in (("train", scene.train), ("test", scene.test)):
         for view in views:
@@ -57,6 +73,7 @@ def cameras_json(scene: SceneData) -> list[dict]:
             out.append(
                 {
                     "name": view.name,
+                    "photo": photos.get(view.name, view.name),
                     "split": split,
                     "width": view.width,
                     "height": view.height,
@@ -150,7 +167,7 @@ def run(
     with report.step("export"):
         write_ply(Path(output_dir) / "scene.ply", export_model(state.splats, scene.normalization))
         (Path(output_dir) / "cameras.json").write_text(
-            json.dumps({"cameras": cameras_json(scene)}, indent=1) + "\n"
+            json.dumps({"cameras": cameras_json(scene, uploaded_names(input_dir))}, indent=1) + "\n"
         )
         extras = Path(extras_dir)
         save_side_by_side(extras / "renders", result.renders)

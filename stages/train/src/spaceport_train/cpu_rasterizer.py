@@ -72,6 +72,7 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
         pix_x = np.arange(width, dtype=dtype) + dtype.type(0.5)
         pix_y = np.arange(height, dtype=dtype) + dtype.type(0.5)
         tile_w, tile_h = KERNEL_TILE
+        cpu_kernels.check_tile(tile_w, tile_h)
         tiles_x = math.ceil(width / tile_w)
         tiles_y = math.ceil(height / tile_h)
         frames = []

@@ -125,3 +125,18 @@ def test_first_metric_line_comes_early_then_every_log_every_s(synth_model, tmp_p
     steps = [parse_metric_line(line)["step"] for line in lines]
     assert steps == [1, 6]  # the early one with its ETA, and the last step's
     assert parse_metric_line(lines[0])["eta_s"] >= 0
+
+
+@pytest.mark.parametrize(("steps", "degree"), [(2999, 0), (3000, 1), (6000, 2), (30_000, 2)])
+def test_planned_sh_degree_follows_the_measured_ab(steps, degree):
+    # README "Quality": SH >= 1 gained ~0.5 dB held out on both flights; 3 gained nothing over 2
+    # and costs ~20 % more per step, so long budgets stop at 2.
+    big = CostModel(base_s=1e-4, per_megapixel_s=0.0, per_million_gaussians_s=0.0)
+    chosen = plan(
+        parse_settings(TrainSettings, {"time_budget_min": "600", "steps": str(steps)}),
+        "cpu",
+        DRONE,
+        5000,
+        big,
+    )
+    assert chosen.settings.sh_degree == degree

@@ -504,7 +504,6 @@ def rasterize_backward(
                 gx0, gx1 = _row_span(mx, dy, shear, width_sq, narrowing, x0, x1)
                 qb = cb * dy
                 qc = half * cc * dy * dy
-                bdy = cb * dy
                 cdy = cc * dy
                 for c0 in range(gx0, gx1, BACK_LANES):
                     # the mask changes nothing (base < _PIXELS_MAX) but tells LLVM the pixel
@@ -548,7 +547,7 @@ def rasterize_backward(
                         state[a + _SUM_QDY] += q_dy
                         state[a + _SUM_QDXDY] += q_dx * dy
                         state[a + _SUM_QDY2] += q_dy * dy
-                        state[a + _SUM_ABS_X] += abs(ca * q_dx + bdy * q)
+                        state[a + _SUM_ABS_X] += abs(ca * q_dx + qb * q)
                         state[a + _SUM_ABS_Y] += abs(cb * q_dx + cdy * q)
             v_r = _lane_sum(state, acc_at + _SUM_R)
             v_g = _lane_sum(state, acc_at + _SUM_G)

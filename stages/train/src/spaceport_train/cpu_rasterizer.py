@@ -26,8 +26,9 @@ from spaceport_train.projection import project_gaussians
 
 # The kernels' own tiles (width, height in pixels), independent of gsplat's `tile_size`, which
 # only shapes `info`. Wide tiles cut each splat's rows into fewer pieces (each piece costs a
-# span solve and two exps); several tiles per thread keep the two cores balanced.
+# span solve); several tiles per thread keep the two cores balanced.
 KERNEL_TILE = (64, 16)
+cpu_kernels.check_tile(*KERNEL_TILE)  # a constant: checked once, at import
 
 
 def _numpy(t: Tensor, dtype: np.dtype) -> np.ndarray:
@@ -72,7 +73,6 @@ class RasterizeToPixelsCPU(torch.autograd.Function):
         pix_x = np.arange(width, dtype=dtype) + dtype.type(0.5)
         pix_y = np.arange(height, dtype=dtype) + dtype.type(0.5)
         tile_w, tile_h = KERNEL_TILE
-        cpu_kernels.check_tile(tile_w, tile_h)
         tiles_x = math.ceil(width / tile_w)
         tiles_y = math.ceil(height / tile_h)
         frames = []

@@ -19,6 +19,10 @@ shared machine says little alone. `--data` is accepted for `make bench` and not 
 
 from __future__ import annotations
 
+# isort: skip_file
+# spaceport_train first: it sets the kernels' OpenMP wait policy before torch loads libgomp
+import spaceport_train  # noqa: F401
+
 import argparse
 import json
 import os

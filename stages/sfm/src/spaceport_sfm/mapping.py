@@ -11,7 +11,10 @@ With GPS, the incremental mapper's bundle adjustments carry the fixes as positio
 (`mapping_priors.py`, `use_prior_position` with its robust loss): on garfield, whose sparse
 cross-line links let the photos alone fold the model (79 m RMS from GPS), they keep it near its
 fixes while it grows (12 m) at about the same mapping time. pycolmap 4.2.1's global pipeline
-reads no priors; GPS reaches a global model only afterwards (`prior_adjustment.py`).
+reads no priors, so where the GPS agrees with the photos' pair directions the global fallback
+is the GPS-seeded model (`gps_seeded.py`: rotations averaged, cameras started at their fixes,
+false links dropped) instead of GLOMAP, and so is the focal-held rerun of a model whose focal
+ran away; elsewhere GPS reaches a global model only afterwards (`prior_adjustment.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import pycolmap
 
+from spaceport_sfm.exif import GeoPosition
+from spaceport_sfm.gps_seeded import map_gps_seeded
 from spaceport_sfm.intrinsics import focal_priors, largest_focal_change
 from spaceport_sfm.large_scene import tune_incremental
 from spaceport_sfm.photos import Photo
@@ -116,6 +121,32 @@ def map_global(
     return _largest(pycolmap.global_mapping(database, image_dir, out, options))
 
 
+_SEEDED = "gps-seeded global"
+
+
+def _seeded(
+    database: Path,
+    image_dir: Path,
+    scratch: Path,
+    fixes: dict[str, GeoPosition] | None,
+    gps_sigma_m: float,
+    common: dict,
+) -> Models | None:
+    """The GPS-seeded model (`gps_seeded.py`), or None without GPS priors or where the GPS
+    disagrees with the photos' pair directions."""
+    if not fixes or not common["use_priors"]:
+        return None
+    seeded = map_gps_seeded(
+        database, image_dir, scratch, fixes, sigma_h_m=gps_sigma_m,
+        threads=common["threads"], seed=common["seed"],
+    )  # fmt: skip
+    if seeded.model is None:
+        log.info("GPS disagrees with the photos' pair directions (median %.0f deg)",
+                 seeded.median_error_deg)  # fmt: skip
+        return None
+    return Models(seeded.model, 1)
+
+
 def _size(models: Models) -> int:
     return models.largest.num_reg_images() if models.largest is not None else 0
 
@@ -130,6 +161,8 @@ def reconstruct(
     focal_px: float,
     max_focal_change: float,
     use_priors: bool = False,
+    fixes: dict[str, GeoPosition] | None = None,
+    gps_sigma_m: float = 5.0,
     threads: int,
     seed: int,
 ) -> MappingResult:
@@ -149,26 +182,37 @@ def reconstruct(
         if _size(models) < len(photos):
             log.info("incremental mapping placed %d of %d images; trying global", _size(models),
                      len(photos))  # fmt: skip
-            fallback = map_global(database, image_dir, scratch, **common)
+            seeded = _seeded(database, image_dir, scratch, fixes, gps_sigma_m, common)
+            name, fallback = (
+                (_SEEDED, seeded)
+                if seeded is not None
+                else ("global", map_global(database, image_dir, scratch, **common))
+            )
             note = (
                 f"incremental mapper placed {_size(models)} of {len(photos)} images, "
-                f"global mapper {_size(fallback)}"
+                f"{name} mapper {_size(fallback)}"
             )
             if _size(fallback) > _size(models):
-                used, models = "global", fallback
+                used, models = name, fallback
     held = False
     if models.largest is not None:
         priors = focal_priors(models.largest, photos)
         change = largest_focal_change(models.largest, priors)
-        if change > max_focal_change:
+        if change > max_focal_change and used in mappers:  # the GPS-seeded one holds it
             log.info("refined focal left its EXIF prior by %.0f%%; mapping again with it held",
                      100 * change)  # fmt: skip
-            again = mappers[used](database, image_dir, scratch, refine_focal=False, **common)
+            # Weak overlap: with GPS that agrees, the GPS-seeded model (focal held) rather
+            # than the same mapper again (garfield, seed 1: the incremental mapper's
+            # focal-held rerun came out 56 m from GPS).
+            again = _seeded(database, image_dir, scratch, fixes, gps_sigma_m, common)
+            name = _SEEDED if again is not None else used
+            if again is None:
+                again = mappers[used](database, image_dir, scratch, refine_focal=False, **common)
             note += (
                 f"; the refined focal length left its EXIF prior by {change:.0%} (more than "
                 f"{max_focal_change:.0%}), so it was mapped again with the focal held "
-                f"({_size(again)} images)"
+                f"({name}, {_size(again)} images)"
             )
             if _size(again) >= _size(models) * 0.9:
-                models, held = again, True
+                used, models, held = name, again, True
     return MappingResult(models.largest, used, note, models.count, held, models.others)

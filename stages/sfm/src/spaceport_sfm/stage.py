@@ -137,6 +137,17 @@ def usable_fixes(photos: list[Photo]) -> dict[str, GeoPosition]:
     return {p.name: p.exif.gps for p in photos if p.exif.gps is not None and p.name not in repeated}
 
 
+def plan_for(photos: list[Photo], settings: SfmSettings) -> MatchPlan:
+    """The matching plan `settings` ask for."""
+    return plan_matching(
+        photos,
+        requested=settings.matching,
+        exhaustive_max_images=settings.exhaustive_max_images,
+        spatial_neighbors=settings.spatial_neighbors,
+        sequential_overlap=settings.sequential_overlap,
+    )
+
+
 def typical_focal_px(photos: list[Photo]) -> float:
     return float(
         np.median([p.focal_px or _FALLBACK_FOCAL_FACTOR * max(p.width, p.height) for p in photos])
@@ -259,13 +270,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 threads=threads,
             )
 
-        plan = plan_matching(
-            photos,
-            requested=settings.matching,
-            exhaustive_max_images=settings.exhaustive_max_images,
-            spatial_neighbors=settings.spatial_neighbors,
-            sequential_overlap=settings.sequential_overlap,
-        )
+        plan = plan_for(photos, settings)
         log.info("matching: %s, %s", plan.mode, plan.reason)
         with report.step("match"):
             matches = match_pairs(database, plan, scratch, threads=threads, seed=settings.seed)
@@ -284,6 +289,8 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 focal_px=typical_focal_px(photos),
                 max_focal_change=settings.max_focal_change,
                 use_priors=priors > 0,
+                fixes=fixes,
+                gps_sigma_m=settings.mapping_gps_sigma_m,
                 threads=threads,
                 seed=settings.seed,
             )

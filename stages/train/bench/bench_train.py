@@ -20,7 +20,7 @@ shared machine says little alone. `--data` is accepted for `make bench` and not 
 from __future__ import annotations
 
 # isort: skip_file
-# spaceport_train first: it sets the kernels' OpenMP wait policy before torch loads libgomp
+# spaceport_train first: it sets the kernels' OpenMP spin count before torch loads libgomp
 import spaceport_train  # noqa: F401
 
 import argparse

@@ -34,10 +34,13 @@ def resolve_backend(name: str) -> str:
 
 
 def configure_cpu_threads() -> None:
-    """One PyTorch thread on the CPU backend; the numba kernels use every core themselves.
+    """One PyTorch thread until the first numba kernel runs.
 
-    PyTorch's tensors here are small (per-Gaussian, one image), where its OpenMP threads cost
-    more in synchronisation than they gain, and their spinning competes with the kernels.
+    PyTorch's tensors here are small (per-Gaussian, one image), where its threads gain little.
+    numba's OpenMP layer shares PyTorch's libgomp and sets that runtime's thread count to its
+    own on every kernel, so from the first kernel on PyTorch's ops run on every core too; the
+    measured steps/s (`make bench`) are with that, the threads spinning only briefly (see
+    `configure_numba_threads`). Without OpenMP (the workqueue fallback) this one thread stays.
     """
     torch.set_num_threads(1)
 
@@ -46,13 +49,13 @@ def configure_numba_threads() -> None:
     """Numba's OpenMP threading layer (workqueue where no OpenMP runtime loads), unless
     NUMBA_THREADING_LAYER says otherwise.
 
-    OpenMP hands a kernel to its waiting threads in microseconds; the workqueue layer takes
-    about 120 us per parallel loop and splits the work less evenly: measured on 2 idle cores,
-    the 50k@320x240 forward + backward took 37 ms against 58 ms (training steps: 16.6 against
-    12.2 per second). The runtime is the libgomp PyTorch loads; its threads wait passively
-    (`OMP_WAIT_POLICY`, see `spaceport_train/__init__.py`), so on a busy CPU they do not spin
-    on the cores that other work needs. The program's entry (the console script, a benchmark)
-    calls this before the first parallel kernel, which fixes the layer.
+    OpenMP hands a kernel to its waiting threads in microseconds where the workqueue layer
+    takes about 120 us per parallel loop (an empty `prange`: 1.4 against 119.5 us): on 2 idle
+    cores, training steps at 320x240 with 50k Gaussians ran at 15.2 against 11.4 per second
+    (median of 4 alternating runs). The runtime is the libgomp PyTorch loads; its threads spin
+    only briefly (`GOMP_SPINCOUNT`, see `spaceport_train/__init__.py`), so on a busy CPU they
+    do not take the cores that other work needs. The program's entry (the console script, a
+    benchmark) calls this before the first parallel kernel, which fixes the layer.
     """
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER = "default"  # the first of this order that loads

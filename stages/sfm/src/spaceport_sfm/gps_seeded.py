@@ -294,7 +294,7 @@ def map_gps_seeded(
             _, rotation = check_pairs(model, edges, centres)
     place_at_fixes(model, rotation, centres)
     model = _triangulate(model, out, image_dir)
-    focal = {cid: cam.focal_length for cid, cam in model.cameras.items()}
+    focal = {cid: cam.mean_focal_length() for cid, cam in model.cameras.items()}
     for _ in range(_ADJUSTMENT_ROUNDS):
         adjust_to_gps(
             model,

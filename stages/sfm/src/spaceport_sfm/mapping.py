@@ -144,7 +144,8 @@ def _seeded(
     common: dict,
 ) -> Models | None:
     """The GPS-seeded model (`gps_seeded.py`), or None without GPS priors or where the GPS
-    disagrees with the photos' pair directions."""
+    cannot start the flight (it disagrees with the photos' pair directions, or the linked
+    photos are too close together for its error)."""
     if not fixes or not common["use_priors"]:
         return None
     seeded = map_gps_seeded(
@@ -152,8 +153,7 @@ def _seeded(
         threads=common["threads"], seed=common["seed"],
     )  # fmt: skip
     if seeded.model is None:
-        log.info("GPS disagrees with the photos' pair directions (median %.0f deg)",
-                 seeded.median_error_deg)  # fmt: skip
+        log.info("no GPS-seeded model: %s", seeded.why_not)
         return None
     return Models(seeded.model, 1)
 

@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 _PRIOR_LOSS_SCALE = 7.815**0.5
 # Cauchy scale (pixels) on the reprojection residuals, at SIFT's localisation noise: an
 # observation the photos' other links disagree with, a false match or a view the lens model
-# fits poorly, pulls little against the fixes. Measured on garfield (GPS-seeded, weak overlap):
-# 13.1 m RMS from GPS with the squared loss, 6.0 m at 0.5 px, 8.8 m at 1 px, 13.9 m at 2 px,
-# with the lowest reprojection error at 0.5 px (0.87 px); at 0.1 px the cameras follow the
-# fixes' own noise (0.1 m median). brighton_beach 0.42 -> 0.41 m, lund 4.43 -> 4.24 m.
+# fits poorly, pulls little against the fixes. Garfield's GPS-seeded model (weak overlap;
+# seeds 0 and 1; RMS / horizontal median from GPS): squared loss 11.3-12.3 / 6.0-6.3 m; 2 px
+# 12.6-15.6 / 7.1-9.7 m; 1 px 9.9-10.3 / 4.1-4.6 m; 0.5 px 7.1-7.7 / 3.8 m; 0.25 px 3.4-4.2 /
+# 1.1 m and 0.1 px 1.0-1.3 / 0.05 m, where the cameras follow the fixes' own noise (its
+# receiver states 2.3 m, a 2.7 m median). brighton_beach 0.42 -> 0.41 m, lund 4.43 -> 4.24 m.
 _REPROJECTION_LOSS_PX = 0.5
 
 

@@ -137,10 +137,6 @@ def relative_poses(db: pycolmap.Database, seed: int) -> Hypotheses:
     return hypotheses
 
 
-def _turn_deg(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1.0) / 2.0, -1.0, 1.0))))
-
-
 def consistent_poses(model: pycolmap.Reconstruction, hypotheses: Hypotheses) -> Edges:
     """Each pair's hypothesis nearest the relative rotation of `model`'s averaged rotations;
     a pair none of whose hypotheses lies within `_MAX_PAIR_TURN_DEG` of it is left out
@@ -151,7 +147,8 @@ def consistent_poses(model: pycolmap.Reconstruction, hypotheses: Hypotheses) -> 
         r1, r2 = _rotation(model, i1), _rotation(model, i2)
         if r1 is None or r2 is None:
             continue
-        turns = [_turn_deg(pose.rotation.matrix(), r2 @ r1.T) for pose, _ in found]
+        averaged = pycolmap.Rotation3d(r2 @ r1.T)
+        turns = [np.degrees(pose.rotation.angle_to(averaged)) for pose, _ in found]
         best = int(np.argmin(turns))
         if turns[best] <= _MAX_PAIR_TURN_DEG:
             edges[(i1, i2)] = found[best]
@@ -373,13 +370,13 @@ def map_gps_seeded(
         )
         relevel(model)
         model = _triangulate(model, out, image_dir)  # points again from the adjusted poses
+    if model.num_points3D() < model.num_reg_images():
+        why = f"its cameras at their fixes triangulated {model.num_points3D()} points"
+        return SeededModel(None, median, len(false), len(hypotheses), why)
     log.info("GPS-seeded global model: %d images, %d points; of %d pairs, %d left out as "
              "inconsistent with the averaged rotations and %d as false links (median pair %.1f "
              "deg from GPS)", model.num_reg_images(), model.num_points3D(), len(hypotheses),
              len(hypotheses) - len(edges) - len(false), len(false), median)  # fmt: skip
-    if model.num_points3D() < model.num_reg_images():
-        why = f"its cameras at their fixes triangulated {model.num_points3D()} points"
-        return SeededModel(None, median, len(false), len(hypotheses), why)
     return SeededModel(model, median, len(false), len(hypotheses))
 
 

@@ -78,6 +78,8 @@ _FIGURES = (
     ("georeference_horizontal_p95_m", "p95 {:.2f}"),
     ("georeference_vertical_rms_m", "vertical RMS {:.2f}"),
     ("georeference_inlier_share", "inliers {:.0%}"),
+    ("gps_horizontal_noise_m", "GPS sigma h {:.2f}"),
+    ("gps_vertical_noise_m", "v {:.2f} m"),
     ("gps_altitude_drift_m", "altitude drift {:+.1f} m"),
     ("gps_jumps", "jumps {:.0f}"),
     ("ground_tilt_deg", "ground tilt {:.1f} deg"),

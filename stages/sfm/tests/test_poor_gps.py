@@ -64,9 +64,9 @@ def test_poor_gps_neither_tilts_nor_bends_the_model(flight):
     tilt, errors = _compare(out, survey)
     horizontal = np.linalg.norm(errors[:, :2], axis=1)
     assert report["metrics"]["images_registered"] == 12
-    assert tilt < 0.5  # measured 0.12 deg (34 deg before)
+    assert tilt < 0.5  # measured 0.13 deg (34 deg before)
     assert np.median(horizontal) < GPS_NOISE_M  # measured 1.4 m
-    assert horizontal.max() < 2 * GPS_NOISE_M  # measured 2.8 m: the jumped fixes did not pull
+    assert horizontal.max() < 2 * GPS_NOISE_M  # measured 2.3 m: the jumped fixes did not pull
     # the height is the GPS altitude's where the drift began: the barometric offset remains
     assert abs(np.median(errors[:, 2]) - FLAWS.altitude_offset_m) < 3.0  # measured 0.4 m off
 

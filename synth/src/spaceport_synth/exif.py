@@ -45,6 +45,7 @@ def exif_bytes(
     sensor_width_mm: float,
     taken_at: datetime,
     focal_35mm_tag: bool = True,
+    gps_accuracy_m: float | None = None,
 ) -> bytes:
     pixel_mm = sensor_width_mm / width
     focal_mm = focal_px * pixel_mm
@@ -83,6 +84,8 @@ def exif_bytes(
             piexif.GPSIFD.GPSMapDatum: "WGS-84",
         },
     }
+    if gps_accuracy_m is not None:  # EXIF 2.31's horizontal positioning error, metres
+        data["GPS"][piexif.GPSIFD.GPSHPositioningError] = _rational(gps_accuracy_m)
     if not focal_35mm_tag:  # as some cameras write it: the focal plane resolution only
         del data["Exif"][piexif.ExifIFD.FocalLengthIn35mmFilm]
     return piexif.dump(data)

@@ -25,6 +25,8 @@ class Flaws:
     gps_jump_m: float = 40.0  # by this distance, in a random direction
     radial_k1: float = 0.0  # SIMPLE_RADIAL k1 of the lens (> 0: pincushion)
     focal_35mm_tag: bool = True  # False: EXIF has FocalLength + FocalPlane*Resolution only
+    # True: EXIF's GPSHPositioningError states `gps_noise_m`, as phones and some receivers do
+    gps_accuracy_tag: bool = False
     forward_overlap: float | None = None  # None: the preset's
     side_overlap: float | None = None
 

@@ -131,6 +131,7 @@ def generate(
             focal_px=spec.focal_px, sensor_width_mm=spec.sensor_width_mm,
             taken_at=_FIRST_SHOT + timedelta(seconds=_SECONDS_BETWEEN_SHOTS * index),
             focal_35mm_tag=flaws.focal_35mm_tag,
+            gps_accuracy_m=flaws.gps_noise_m if flaws.gps_accuracy_tag else None,
         )  # fmt: skip
         Image.fromarray(pixels).save(
             images_dir / shot.name, "JPEG", quality=spec.jpeg_quality, exif=exif

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
+
+from spaceport_sfm.xmp import stated_accuracy
 
 # EXIF tag numbers (EXIF 2.32 / TIFF 6.0)
 _MAKE, _MODEL, _DATETIME = 0x010F, 0x0110, 0x0132
@@ -21,6 +23,8 @@ _FOCAL_PLANE_X_RES, _FOCAL_PLANE_Y_RES, _FOCAL_PLANE_UNIT = 0xA20E, 0xA20F, 0xA2
 # written by some cameras, e.g. Parrot's)
 _MM_PER_UNIT = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
 _GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON, _GPS_ALT_REF, _GPS_ALT = 1, 2, 3, 4, 5, 6
+_GPS_H_POSITIONING_ERROR = 0x1F  # EXIF 2.31, metres (phones write their fix's accuracy)
+_XMP_PACKET = 0x02BC  # TIFF and DNG keep their XMP here; JPEG and PNG in Pillow's info["xmp"]
 
 # The 35 mm-equivalent focal length is defined on the diagonal of a 36x24 mm frame.
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
@@ -32,6 +36,9 @@ class GeoPosition:
     lon: float  # degrees, WGS84
     alt: float  # metres above the WGS84 ellipsoid as the camera wrote it (0 when absent)
     has_alt: bool
+    # the receiver's own standard deviations of this fix (XMP or EXIF), metres; None: unstated
+    sigma_h_m: float | None = None
+    sigma_v_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,12 +121,30 @@ def _focal_plane_px_per_mm(exif_ifd: dict) -> float | None:
 
 
 def read_exif(image: Image.Image) -> PhotoExif:
-    """EXIF of an image opened by Pillow; see `parse_exif`."""
-    return parse_exif(image.getexif, has_block=bool(image.info.get("exif")))
+    """EXIF (and XMP) of an image opened by Pillow; see `parse_exif`."""
+    return parse_exif(
+        image.getexif, has_block=bool(image.info.get("exif")), xmp=image.info.get("xmp")
+    )
 
 
-def parse_exif(load: Callable[[], Image.Exif], has_block: bool) -> PhotoExif:
-    """The fields this stage uses from the EXIF block `load` parses (any file format's).
+def _with_accuracy(gps: GeoPosition | None, gps_ifd: dict, xmp: object) -> GeoPosition | None:
+    """`gps` with the accuracy its receiver states: XMP's survey tags, else EXIF's horizontal
+    positioning error."""
+    if gps is None:
+        return None
+    stated = stated_accuracy(xmp if isinstance(xmp, (bytes, str)) else None)
+    horizontal = stated.horizontal_m if stated else None
+    vertical = stated.vertical_m if stated else None
+    if horizontal is None:
+        horizontal = _positive(gps_ifd.get(_GPS_H_POSITIONING_ERROR))
+    return replace(gps, sigma_h_m=horizontal, sigma_v_m=vertical)
+
+
+def parse_exif(
+    load: Callable[[], Image.Exif], has_block: bool, xmp: bytes | str | None = None
+) -> PhotoExif:
+    """The fields this stage uses from the EXIF block `load` parses (any file format's), with
+    the GPS accuracy the `xmp` packet (else the EXIF's own, tag 700) states.
 
     Missing fields become None or "". A damaged block (Pillow warns "Corrupt EXIF data", an IFD
     pointer leads nowhere, or a block that is there parses to nothing) is said in `damaged`, so
@@ -147,7 +172,7 @@ def parse_exif(load: Callable[[], Image.Exif], has_block: bool) -> PhotoExif:
         model=_text(exif.get(_MODEL)),
         taken_at=_text(exif_ifd.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)),
         focal_35mm=_positive(exif_ifd.get(_FOCAL_35MM)),
-        gps=_gps(gps_ifd),
+        gps=_with_accuracy(_gps(gps_ifd), gps_ifd, xmp or exif.get(_XMP_PACKET)),
         focal_mm=_positive(exif_ifd.get(_FOCAL_LENGTH)),
         focal_plane_px_per_mm=_focal_plane_px_per_mm(exif_ifd),
         exif_long_side=int(max(s for s in sides if s)) if any(sides) else None,

@@ -3,8 +3,9 @@
 The photos' GPS is judged against the model first (`gps_quality.py`: outlying fixes, a drifting
 altitude, the vertical from the photos where GPS altitude cannot be trusted); the model is moved
 onto the result and then adjusted with one position prior per trusted fix inside a pose-prior
-bundle adjustment (horizontal tighter than vertical, robust loss), so the GPS straightens the
-model rather than only being fitted afterwards. WGS84 <-> ENU conversions use COLMAP's own
+bundle adjustment (horizontal tighter than vertical, the receiver's stated accuracy where the
+photos carry it, robust loss), so the GPS straightens the model rather than only being fitted
+afterwards. WGS84 <-> ENU conversions use COLMAP's own
 `GPSTransform`.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 import pycolmap
 
 from spaceport_sfm.exif import GeoPosition
-from spaceport_sfm.gps_quality import GpsAssessment, assess_gps
+from spaceport_sfm.gps_quality import GpsAssessment, assess_gps, stated_sigmas
 from spaceport_shared.errors import SpaceportError
 
 FORMAT = "spaceport-georeference/1"
@@ -61,7 +62,9 @@ class Georeference:
     residuals: ResidualFigures
     outlier_m: float  # fixes further than this horizontally are outliers (no prior)
     outliers: list[str]  # their image names, capture order
-    gps_sigma_h_m: float  # estimated horizontal noise of the fixes, per axis
+    gps_sigma_h_m: float  # horizontal deviation of the fixes' priors, per axis
+    gps_sigma_v_m: float  # ... and vertical
+    gps_sigma_source: str  # "receiver" (its stated accuracy) or "residuals" (estimated)
     vertical_source: str  # "photos" or "GPS altitude"
     altitude_trusted: bool
     altitude_drift_m: float
@@ -173,6 +176,7 @@ def align_to_gps(
     if spread[0] < _MIN_SPREAD_M:
         return None, f"the GPS positions lie within {spread[0]:.2f} m of each other"
     has_altitude = all(p.has_alt for p in positions)
+    stated_h, stated_v = stated_sigmas(positions)
     found = assess_gps(
         np.array([img.projection_center() for img in images]),
         np.array([img.viewing_direction() for img in images]),
@@ -180,6 +184,8 @@ def align_to_gps(
         target,
         has_altitude=has_altitude,
         max_error_m=max_error_m,
+        stated_h_m=stated_h,
+        stated_v_m=stated_v,
     )
     if found is None:
         return None, f"no similarity transform fits the GPS positions within {max_error_m} m"
@@ -213,6 +219,8 @@ def measure_georeference(
         outlier_m=found.outlier_m,
         outliers=[n for n, ok in zip(alignment.names, inliers, strict=True) if not ok],
         gps_sigma_h_m=found.sigma_h_m,
+        gps_sigma_v_m=found.sigma_v_m,
+        gps_sigma_source=found.sigma_source,
         vertical_source=found.vertical_source,
         altitude_trusted=found.altitude_trusted,
         altitude_drift_m=found.altitude_drift_m,

@@ -3,9 +3,10 @@
 Every bundle adjustment of the mapper then pulls each camera towards its fix, so a weak or
 false link between flight lines cannot fold the model while it grows (the photos alone leave a
 sparse survey free to bend). The priors are loose and horizontal: their deviation is a
-receiver's horizontal error, the vertical one far wider, so a barometric offset or an altitude
-that drifts along the flight does not tilt or bend the model (its vertical comes later from the
-photos, `gps_quality.py`); pycolmap's robust loss on the priors lets fixes far off pull little.
+receiver's horizontal error (`mapping_gps_sigma_m`), the vertical one far wider, so a barometric
+offset or an altitude that drifts along the flight does not tilt or bend the model (its vertical
+comes later from the photos, `gps_quality.py`); pycolmap's robust loss on the priors lets fixes
+far off pull little.
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ georeference (`georeference.align_to_gps`); the smaller ones' images and points 
 into the largest. The stage georeferences and adjusts the joined model as it would a single
 one: the pose-prior adjustment holds each part to its own fixes, as nothing else ties them.
 
-Models are copied, not re-triangulated: the parts share no images (pycolmap's mappers keep an
-image in one model), and their cameras are the same physical camera, so the joined model keeps
-the largest model's intrinsics and the adjustment refines them over every part.
+Models are copied, not re-triangulated: their cameras are the same physical camera, so the
+joined model keeps the largest model's intrinsics and the adjustment refines them over every
+part. The parts rarely share an image, but pycolmap's incremental mapper can register one in two
+of its models (garfield, once in several runs): it keeps the larger model's pose, and the
+smaller's points seen from it are not copied.
 """
 
 from __future__ import annotations
@@ -75,10 +77,13 @@ def merge_by_gps(
 
 def append_model(target: pycolmap.Reconstruction, source: pycolmap.Reconstruction) -> None:
     """Copy `source`'s registered images (poses) and points into `target`, in place; both in
-    the same frame, from the same database (image and camera ids agree), no image in both."""
+    the same frame, from the same database (image and camera ids agree). An image `target`
+    already holds keeps its pose there, and the points are copied with the images added."""
+    added = set()
     for image in source.images.values():
         if not image.has_pose or target.exists_image(image.image_id):
             continue
+        added.add(image.image_id)
         keypoints = np.array([p.xy for p in image.points2D], dtype=np.float64).reshape(-1, 2)
         copy = pycolmap.Image(
             name=image.name,
@@ -90,6 +95,8 @@ def append_model(target: pycolmap.Reconstruction, source: pycolmap.Reconstructio
     for point in source.points3D.values():
         track = pycolmap.Track()
         for element in point.track.elements:
-            track.add_element(element.image_id, element.point2D_idx)
-        target.add_point3D(point.xyz, track, point.color)
+            if element.image_id in added:
+                track.add_element(element.image_id, element.point2D_idx)
+        if track.length() >= 2:
+            target.add_point3D(point.xyz, track, point.color)
     target.update_point_3d_errors()  # the copied points' reprojection errors

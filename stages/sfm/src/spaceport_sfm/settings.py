@@ -90,8 +90,9 @@ class SfmSettings:
         help="horizontal standard deviation (metres) of the GPS position priors inside the"
         " incremental mapper's bundle adjustments (vertical 10x looser, robust loss), which keep"
         " weak links between flight lines from folding the model, and of the GPS-seeded global"
-        " model that replaces GLOMAP where the GPS agrees with the photos; 0 maps from the"
-        " photos alone",
+        " model that replaces GLOMAP where the GPS agrees with the photos (there only for"
+        " photos that do not state their receiver's accuracy in XMP or EXIF, which is used"
+        " where they do); 0 maps from the photos alone",
         min=0.0,
     )
     threads: int = setting(0, help="worker threads; 0 uses every core", min=0, max=1024)

@@ -38,7 +38,7 @@ from spaceport_sfm.georeference import (
     parse_origin,
     write_georeference,
 )
-from spaceport_sfm.gps_quality import repeated_fixes
+from spaceport_sfm.gps_quality import MIN_SIGMA_H_M, repeated_fixes, stated_sigmas
 from spaceport_sfm.inputs import gather_candidates
 from spaceport_sfm.intrinsics import FocalFigures, focal_figures, focal_priors
 from spaceport_sfm.mapping import MappingResult, reconstruct
@@ -135,6 +135,18 @@ def usable_fixes(photos: list[Photo]) -> dict[str, GeoPosition]:
     the previous photo's is left out (`gps_quality.repeated_fixes`)."""
     repeated = set(repeated_fixes([p.name for p in photos], [p.exif.gps for p in photos]))
     return {p.name: p.exif.gps for p in photos if p.exif.gps is not None and p.name not in repeated}
+
+
+def seeding_sigma_m(fixes: dict[str, GeoPosition], setting_m: float) -> float:
+    """Horizontal deviation of the fixes the GPS-seeded model starts its cameras at: the
+    receiver's stated accuracy where the photos carry it, else `setting_m`; 0 (the photos
+    alone) stays 0. The incremental mapper's priors keep `setting_m`: they are a loose guard
+    against folding, and tighter ones let garfield's mapper place every photo with its focal
+    run off (+211 %) before the seeded model replaced it, 25 s later."""
+    stated_h, _ = stated_sigmas(list(fixes.values()))
+    if setting_m == 0 or stated_h is None:
+        return setting_m
+    return max(stated_h, MIN_SIGMA_H_M)
 
 
 def plan_for(photos: list[Photo], settings: SfmSettings) -> MatchPlan:
@@ -290,7 +302,7 @@ def run(settings: SfmSettings, input_dir: Path, output_dir: Path) -> Report:
                 max_focal_change=settings.max_focal_change,
                 use_priors=priors > 0,
                 fixes=fixes,
-                gps_sigma_m=settings.mapping_gps_sigma_m,
+                gps_sigma_m=seeding_sigma_m(fixes, settings.mapping_gps_sigma_m),
                 threads=threads,
                 seed=settings.seed,
             )
@@ -495,6 +507,11 @@ def _record_georeference(report: Report, alignment: Alignment) -> None:
         "origin": {"lat": geo.origin.lat, "lon": geo.origin.lon, "alt": geo.origin.alt},
         "origin_rule": geo.origin_rule,
         "vertical_from": geo.vertical_source,
+        "gps_noise_from": (
+            "the receiver's stated accuracy"
+            if geo.gps_sigma_source == "receiver"
+            else "the residuals"
+        ),
         "outliers": geo.outliers,
         "trustworthy": not alignment.verdict.untrustworthy,
     }
@@ -513,6 +530,7 @@ def _record_georeference(report: Report, alignment: Alignment) -> None:
         ("georeference_inlier_share", geo.inlier_share),
         ("georeference_outlier_m", geo.outlier_m),
         ("gps_horizontal_noise_m", geo.gps_sigma_h_m),
+        ("gps_vertical_noise_m", geo.gps_sigma_v_m),
         ("gps_altitude_drift_m", geo.altitude_drift_m),
         ("gps_altitude_offset_m", geo.altitude_offset_m),
         ("gps_altitude_scatter_m", geo.altitude_scatter_m),

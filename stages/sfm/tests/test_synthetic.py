@@ -71,6 +71,9 @@ def test_outputs_and_report(result):
     model = pycolmap.Reconstruction(result / "sparse" / "0")
     assert (result / "sparse" / "0" / "cameras.bin").is_file()
     assert {c.model_name for c in model.cameras.values()} == {"PINHOLE"}
+    # the points carry the photos' colours (the training stage starts its Gaussians from them)
+    colours = np.array([p.color for p in model.points3D.values()], dtype=np.float64)
+    assert colours.mean() > 20 and colours.std() > 5
     for image in model.images.values():
         path = result / "images" / image.name
         assert path.is_file(), image.name

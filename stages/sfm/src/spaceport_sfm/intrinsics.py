@@ -9,6 +9,7 @@ focal held at the prior.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pycolmap
 
@@ -37,6 +38,17 @@ def focal_priors(model: pycolmap.Reconstruction, photos: list[Photo]) -> dict[in
         if photo is not None and photo.focal_px:
             priors[image.camera_id] = photo.focal_px
     return priors
+
+
+def database_focal_priors(database: Path, photos: list[Photo]) -> dict[int, float]:
+    """EXIF focal length (working pixels) of each camera in `database` whose photos carry one."""
+    by_name = {p.name: p for p in photos}
+    with pycolmap.Database.open(database) as db:
+        return {
+            image.camera_id: by_name[image.name].focal_px
+            for image in db.read_all_images()
+            if image.name in by_name and by_name[image.name].focal_px
+        }
 
 
 def largest_focal_change(model: pycolmap.Reconstruction, priors: dict[int, float]) -> float:

@@ -5,7 +5,10 @@ When the incremental mapper leaves images out (it depends on one good initial pa
 handheld baselines may not offer), the global pipeline, which solves all rotations and positions
 at once, gets a try and the model holding more images wins. When the winner's refined focal
 length leaves its EXIF prior by more than `max_focal_change` (weak overlap: see
-`intrinsics.py`), its mapper runs again with the focal held at the prior.
+`intrinsics.py`), its mapper runs again with the focal held at the prior. The incremental mapper
+is stopped as soon as a model of 10 images has run that far (`FocalGuard`), rather than left
+to finish a model that is then rejected; what maps after it, and the georeference, then hold the
+focal at the prior.
 
 With GPS, the incremental mapper's bundle adjustments carry the fixes as position priors
 (`mapping_priors.py`, `use_prior_position` with its robust loss): on garfield, whose sparse
@@ -20,14 +23,14 @@ ran away; elsewhere GPS reaches a global model only afterwards (`prior_adjustmen
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pycolmap
 
 from spaceport_sfm.exif import GeoPosition
 from spaceport_sfm.gps_seeded import map_gps_seeded
-from spaceport_sfm.intrinsics import focal_priors, largest_focal_change
+from spaceport_sfm.intrinsics import database_focal_priors, focal_priors, largest_focal_change
 from spaceport_sfm.large_scene import tune_incremental
 from spaceport_sfm.photos import Photo
 
@@ -55,6 +58,7 @@ class Models:
     largest: pycolmap.Reconstruction | None
     count: int
     others: tuple[pycolmap.Reconstruction, ...] = ()  # the rest, largest first
+    focal_ran_off: bool = False  # the incremental mapper was stopped by its `FocalGuard`
 
 
 def _largest(models: dict[int, pycolmap.Reconstruction]) -> Models:
@@ -66,21 +70,46 @@ def _largest(models: dict[int, pycolmap.Reconstruction]) -> Models:
     return Models(ordered[0], len(models), tuple(ordered[1:]))
 
 
+@dataclass(frozen=True)
+class FocalGuard:
+    """Stop the incremental mapper once a model of `min_model_size` images or more has taken a
+    camera's focal further than `max_change` from its EXIF prior (`priors`: camera id -> px):
+    the stage would reject that model and map again with the focal held. Garfield: its first
+    model grew to 16 images at +205 % in 26 s, then 80 s went on new models from the 12
+    images left, each discarded; or the model took all 28 at +122 % before it was rejected."""
+
+    priors: dict[int, float]
+    max_change: float
+
+
+def _stop_when_focal_runs_off(pipeline, manager, guard: FocalGuard, stopped: list) -> None:
+    model = manager.get(manager.size() - 1)
+    if stopped or model.num_reg_images() < pipeline.options.min_model_size:
+        return
+    change = largest_focal_change(model, guard.priors)
+    if change > guard.max_change:
+        log.info("incremental mapping stopped at %d images: the focal left its EXIF prior by "
+                 "%.0f%%", model.num_reg_images(), 100 * change)  # fmt: skip
+        # the pipeline's own stop (it checks its runtime after each image), which keeps the
+        # models built so far
+        pipeline.options.max_runtime_seconds = 1
+        stopped.append(True)
+
+
 def map_incremental(
     database: Path,
     image_dir: Path,
-    scratch: Path,
+    scratch: Path,  # unused: the models stay in memory
     *,
     focal_px: float | None = None,  # unused: the incremental mapper's limits are in pixels
     refine_focal: bool = True,
     use_priors: bool = False,
+    guard: FocalGuard | None = None,
     threads: int,
     seed: int,
 ) -> Models:
     """`use_priors`: pull the cameras towards the position priors in `database`
-    (`mapping_priors.py`) in every bundle adjustment."""
-    out = scratch / ("incremental" if refine_focal else "incremental-focal-held")
-    out.mkdir(parents=True, exist_ok=True)
+    (`mapping_priors.py`) in every bundle adjustment; `guard`: stop once the focal runs off."""
     options = pycolmap.IncrementalPipelineOptions()
     # -1, not 0, for every core: 0 reaches a RANSAC of the focal-held run, which refuses it
     options.num_threads = threads if threads > 0 else -1
@@ -88,10 +117,25 @@ def map_incremental(
     options.ba_refine_focal_length = refine_focal  # also the absolute pose's
     options.use_prior_position = use_priors
     options.use_robust_loss_on_prior_position = True
+    manager = pycolmap.ReconstructionManager()
     with pycolmap.Database.open(database) as db:
         if tune_incremental(options, db.num_images()):  # large flights: `large_scene.py`
             log.info("large flight: global adjustments bounded as the model grows")
-    return _largest(pycolmap.incremental_mapping(database, image_dir, out, options))
+        # the pipeline itself rather than `incremental_mapping`, whose callbacks cannot see
+        # the model being built
+        pipeline = pycolmap.IncrementalPipeline(options, db, manager)
+        stopped: list = []
+        if guard is not None and refine_focal and guard.priors:
+            pipeline.add_callback(
+                pycolmap.IncrementalPipelineCallback.NEXT_IMAGE_REG_CALLBACK,
+                lambda: _stop_when_focal_runs_off(pipeline, manager, guard, stopped),
+            )
+        pipeline.run()
+    models = {}
+    for index in range(manager.size()):
+        models[index] = manager.get(index)
+        models[index].extract_colors_for_all_images(str(image_dir))  # as incremental_mapping
+    return replace(_largest(models), focal_ran_off=bool(stopped))
 
 
 # GLOMAP's threaded solvers do not repeat exactly even with a seed: on lund, one run in six
@@ -188,8 +232,18 @@ def reconstruct(
             ("requested with mapper=global"),
         )
     else:
-        used, models = "incremental", map_incremental(database, image_dir, scratch, **common)
+        guard = FocalGuard(database_focal_priors(database, photos), max_focal_change)
+        used = "incremental"
+        models = map_incremental(database, image_dir, scratch, guard=guard, **common)
         note = "incremental mapper placed every image"
+        # A stopped mapper's focal ran off: the overlap cannot fix it, so whatever maps next
+        # holds it at the prior (the GPS-seeded model always does), and so does the georeference.
+        held = models.focal_ran_off
+        if held:
+            note = (
+                f"incremental mapper stopped at {_size(models)} images, its focal more than "
+                f"{max_focal_change:.0%} from the EXIF prior, so the focal was held"
+            )
         if _size(models) < len(photos):
             log.info("incremental mapping placed %d of %d images; trying global", _size(models),
                      len(photos))  # fmt: skip
@@ -197,14 +251,17 @@ def reconstruct(
             name, fallback = (
                 (_SEEDED, seeded)
                 if seeded is not None
-                else ("global", map_global(database, image_dir, scratch, **common))
+                else (
+                    "global",
+                    map_global(database, image_dir, scratch, refine_focal=not held, **common),
+                )
             )
-            note = (
-                f"incremental mapper placed {_size(models)} of {len(photos)} images, "
-                f"{name} mapper {_size(fallback)}"
-            )
+            placed = f"incremental mapper placed {_size(models)} of {len(photos)} images"
+            note = f"{note if held else placed}, {name} mapper {_size(fallback)}"
             if _size(fallback) > _size(models):
                 used, models = name, fallback
+        if held and used != "incremental":
+            return MappingResult(models.largest, used, note, models.count, True, models.others)
     held = False
     if models.largest is not None:
         priors = focal_priors(models.largest, photos)

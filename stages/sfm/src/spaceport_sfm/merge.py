@@ -9,9 +9,9 @@ one: the pose-prior adjustment holds each part to its own fixes, as nothing else
 
 Models are copied, not re-triangulated: their cameras are the same physical camera, so the
 joined model keeps the largest model's intrinsics and the adjustment refines them over every
-part. The parts rarely share an image, but pycolmap's incremental mapper can register one in two
-of its models (garfield, once in several runs): it keeps the larger model's pose, and the
-smaller's points seen from it are not copied.
+part. The parts rarely share an image, but pycolmap's incremental mapper may register up to
+`max_model_overlap` (20) images in two of its models (garfield, once in several runs): such an
+image keeps the larger model's pose, and the smaller's points seen from it are not copied.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ focal held at the prior.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,24 +32,23 @@ class FocalFigures:
 
 def focal_priors(model: pycolmap.Reconstruction, photos: list[Photo]) -> dict[int, float]:
     """EXIF focal length (working pixels) of each camera of `model` whose photos carry one."""
-    by_name = {p.name: p for p in photos}
-    priors = {}
-    for image in model.images.values():
-        photo = by_name.get(image.name)
-        if photo is not None and photo.focal_px:
-            priors[image.camera_id] = photo.focal_px
-    return priors
+    return _priors_of(model.images.values(), photos)
 
 
 def database_focal_priors(database: Path, photos: list[Photo]) -> dict[int, float]:
     """EXIF focal length (working pixels) of each camera in `database` whose photos carry one."""
-    by_name = {p.name: p for p in photos}
     with pycolmap.Database.open(database) as db:
-        return {
-            image.camera_id: by_name[image.name].focal_px
-            for image in db.read_all_images()
-            if image.name in by_name and by_name[image.name].focal_px
-        }
+        return _priors_of(db.read_all_images(), photos)
+
+
+def _priors_of(images: Iterable[pycolmap.Image], photos: list[Photo]) -> dict[int, float]:
+    by_name = {p.name: p for p in photos}
+    priors = {}
+    for image in images:
+        photo = by_name.get(image.name)
+        if photo is not None and photo.focal_px:
+            priors[image.camera_id] = photo.focal_px
+    return priors
 
 
 def largest_focal_change(model: pycolmap.Reconstruction, priors: dict[int, float]) -> float:

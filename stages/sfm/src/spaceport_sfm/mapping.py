@@ -225,6 +225,7 @@ def reconstruct(
     priors in `database` enter the incremental mapper's bundle adjustments."""
     mappers = {"incremental": map_incremental, "global": map_global}
     common = {"focal_px": focal_px, "use_priors": use_priors, "threads": threads, "seed": seed}
+    held = False
     if mapper == "global":
         used, models, note = (
             "global",
@@ -238,8 +239,8 @@ def reconstruct(
         note = "incremental mapper placed every image"
         # A stopped mapper's focal ran off: the overlap cannot fix it, so whatever maps next
         # holds it at the prior (the GPS-seeded model always does), and so does the georeference.
-        held = models.focal_ran_off
-        if held:
+        ran_off = models.focal_ran_off
+        if ran_off:
             note = (
                 f"incremental mapper stopped at {_size(models)} images, its focal more than "
                 f"{max_focal_change:.0%} from the EXIF prior, so the focal was held"
@@ -253,17 +254,16 @@ def reconstruct(
                 if seeded is not None
                 else (
                     "global",
-                    map_global(database, image_dir, scratch, refine_focal=not held, **common),
+                    map_global(database, image_dir, scratch, refine_focal=not ran_off, **common),
                 )
             )
             placed = f"incremental mapper placed {_size(models)} of {len(photos)} images"
-            note = f"{note if held else placed}, {name} mapper {_size(fallback)}"
+            note = f"{note if ran_off else placed}, {name} mapper {_size(fallback)}"
             if _size(fallback) > _size(models):
                 used, models = name, fallback
-        if held and used != "incremental":
-            return MappingResult(models.largest, used, note, models.count, True, models.others)
-    held = False
-    if models.largest is not None:
+        # the stopped model itself, should it still be the largest, is checked below
+        held = ran_off and used != "incremental"
+    if models.largest is not None and not held:
         priors = focal_priors(models.largest, photos)
         change = largest_focal_change(models.largest, priors)
         if change > max_focal_change and used in mappers:  # the GPS-seeded one holds it

@@ -1,6 +1,6 @@
 """The SfM stage's settings (`--set key=value` or a processing job's ContainerArguments).
 
-Defaults come from measurements on the real sets in `../shared/data` with `bench/bench_sfm.py`
+Defaults come from measurements on real photo sets with the benchmark `bench/bench_sfm.py`
 (figures in stages/sfm/README.md): they keep every image registered at a fraction of pycolmap's
 default cost.
 """
